@@ -1,0 +1,210 @@
+//! `POST /api/v1`: the Spartakus endpoint. Checks media type and size, decodes gzip, admits the
+//! report (validate + sanitize), applies the per-cluster rate limit and answers 204 only after
+//! the store committed it.
+
+use std::io::Read;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::{ApiError, AppState, ErrorBody, bearer_matches};
+use crate::metrics::Outcome;
+use crate::store::{InsertOutcome, NewReport};
+use common::{Admitted, Report, admit};
+
+/// Bodies larger than this are decoded and admitted on a blocking thread, so that a 15,000-node
+/// report does not stall the async workers.
+const INLINE_ADMIT_LIMIT: usize = 256 * 1024;
+
+/// Receive one report.
+#[utoipa::path(
+    post,
+    path = "/api/v1",
+    tag = "ingest",
+    request_body(
+        content = Report,
+        content_type = "application/json",
+        description = "One report; `Content-Encoding: gzip` is accepted. Unknown fields are dropped."
+    ),
+    responses(
+        (status = 204, description = "Stored durably, or already stored (same id and content)"),
+        (status = 400, description = "Malformed or invalid report; `problems` lists every field", body = ErrorBody),
+        (status = 401, description = "Missing or wrong ingest token (only when one is configured)", body = ErrorBody),
+        (status = 408, description = "Not completed within the request timeout", body = ErrorBody),
+        (status = 409, description = "A different report with the same id (cluster and time) is stored; the first copy is kept", body = ErrorBody),
+        (status = 413, description = "Over 8 MiB on the wire or 32 MiB decompressed (defaults)", body = ErrorBody),
+        (status = 415, description = "Not `application/json`, or an encoding other than gzip", body = ErrorBody),
+        (status = 429, description = "Over the cluster's rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "Store unavailable or collector overloaded; see `Retry-After`", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ),
+    security((), ("ingest_token" = []))
+)]
+pub async fn post_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(secret) = &state.0.ingest_token
+        && !bearer_matches(&headers, secret)
+    {
+        return Err(ApiError::Unauthorized);
+    }
+    check_content_type(&headers)?;
+    let gzip = gzip_encoded(&headers)?;
+    let settings = state.settings();
+    let wire = read_body(&headers, body, settings.max_body_size).await?;
+
+    let rule = settings.cluster_id_rule;
+    let limit = settings.max_decompressed_size;
+    let received_at = unix_now();
+    let admitted = if wire.len() > INLINE_ADMIT_LIMIT || gzip {
+        tokio::task::spawn_blocking(move || decode_and_admit(&wire, gzip, limit, rule, received_at))
+            .await
+            .map_err(|_| ApiError::Internal)??
+    } else {
+        decode_and_admit(&wire, gzip, limit, rule, received_at)?
+    };
+
+    state
+        .metrics()
+        .count_admission(admitted.unknown_fields, &admitted.changes);
+    for (key, reason) in &admitted.changes.dropped_extensions {
+        let key: String = key.chars().take(64).collect();
+        tracing::info!(
+            cluster_id = %admitted.report.cluster_id,
+            extension = ?key,
+            reason = reason.as_str(),
+            "extension dropped"
+        );
+    }
+
+    if let Some(limiter) = state.limiter() {
+        limiter
+            .check(&admitted.report.cluster_id)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    }
+
+    let id = admitted.id;
+    let outcome = state
+        .store()
+        .insert(NewReport::from(admitted))
+        .await
+        .map_err(ApiError::from_internal)?;
+    match outcome {
+        InsertOutcome::Stored => Ok(StatusCode::NO_CONTENT.into_response()),
+        InsertOutcome::Duplicate => {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            response.extensions_mut().insert(Outcome::duplicate);
+            Ok(response)
+        }
+        InsertOutcome::Conflict => Err(ApiError::Conflict(format!(
+            "a different report with id {id} (same cluster and timestamp) is already stored; \
+             the first copy is kept"
+        ))),
+    }
+}
+
+fn decode_and_admit(
+    wire: &[u8],
+    gzip: bool,
+    limit: usize,
+    rule: common::ClusterIdRule,
+    received_at: i64,
+) -> Result<Admitted, ApiError> {
+    if gzip {
+        let json = gunzip(wire, limit)?;
+        Ok(admit(&json, rule, received_at)?)
+    } else if wire.len() > limit {
+        Err(too_large_decompressed(limit))
+    } else {
+        Ok(admit(wire, rule, received_at)?)
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or_default().trim());
+    match media_type {
+        Some(media) if media.eq_ignore_ascii_case("application/json") => Ok(()),
+        Some(media) => Err(ApiError::UnsupportedMedia(format!(
+            "Content-Type {media:?} is not supported; send application/json"
+        ))),
+        None => Err(ApiError::UnsupportedMedia(
+            "Content-Type is missing; send application/json".into(),
+        )),
+    }
+}
+
+/// `true` for a gzip body, `false` for an unencoded one; any other encoding is refused.
+fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let encoding = value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match encoding.as_str() {
+        "" | "identity" => Ok(false),
+        "gzip" | "x-gzip" => Ok(true),
+        _ => Err(ApiError::UnsupportedMedia(format!(
+            "Content-Encoding {encoding:?} is not supported; send gzip or no encoding"
+        ))),
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "the request body is larger than {limit} bytes; compress it with gzip"
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) => Err(ApiError::bad_request(format!(
+            "could not read the request body: {error}"
+        ))),
+    }
+}
+
+fn gunzip(wire: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut json = Vec::with_capacity(wire.len().saturating_mul(4).min(limit));
+    flate2::read::MultiGzDecoder::new(wire)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut json)
+        .map_err(|error| ApiError::bad_request(format!("the body is not valid gzip: {error}")))?;
+    if json.len() > limit {
+        return Err(too_large_decompressed(limit));
+    }
+    Ok(json)
+}
+
+fn too_large_decompressed(limit: usize) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the report is larger than {limit} bytes after decompression"
+    ))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,351 @@
+//! The admin read API (the analog of CCX's aggregator): clusters, their reports, fleet
+//! statistics, and a cluster's erasure.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{ApiError, AppState, ErrorBody};
+use crate::store::{ClusterSummary, Stats, StoredReport};
+use common::Report;
+
+/// Most items on one page.
+const MAX_PAGE: usize = 1000;
+
+/// Paging of `GET /api/v1/clusters`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClustersQuery {
+    /// Items per page (1-1000, default 100).
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+}
+
+/// One cluster.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    /// Cluster id.
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    /// First report received (RFC 3339).
+    pub first_seen: String,
+    /// Last report received (RFC 3339).
+    pub last_seen: String,
+    /// Reports stored.
+    pub reports: i64,
+    /// `masterVersion` of the latest report.
+    pub latest_master_version: Option<String>,
+    /// Nodes in the latest report.
+    pub latest_node_count: i64,
+}
+
+/// A page of clusters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterPage {
+    /// Clusters in id order.
+    pub clusters: Vec<ClusterView>,
+    /// Cursor for the next page (`?after=`), absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Paging of a cluster's reports.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportsQuery {
+    /// Items per page (1-1000, default 100).
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    before: Option<i64>,
+}
+
+/// One stored report.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportView {
+    /// Report id (UUID v5; the dedup key sinks use).
+    pub id: String,
+    /// When the collector received it (RFC 3339).
+    pub received_at: String,
+    /// The report's time (RFC 3339): its timestamp when plausible, else `receivedAt`.
+    pub report_time: String,
+    /// `client` or `received`: where `reportTime` came from.
+    pub time_source: &'static str,
+    /// The report as stored (sanitized; `timestamp` is `reportTime` in unix seconds).
+    pub report: Report,
+}
+
+/// A page of a cluster's reports, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportPage {
+    /// Cluster id.
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    /// Reports, newest first.
+    pub reports: Vec<ReportView>,
+    /// Cursor for the next page (`?before=`), absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
+
+/// The window of `GET /api/v1/stats`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// Clusters seen within this long (e.g. `30d`, `12h`; default `30d`).
+    window: Option<String>,
+}
+
+/// Fleet statistics from the latest report of each cluster seen in the window.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsView {
+    /// The window, as given.
+    pub window: String,
+    /// Start of the window (RFC 3339).
+    pub since: String,
+    /// Clusters seen in the window.
+    pub clusters: i64,
+    /// Nodes in their latest reports.
+    pub nodes: i64,
+    /// Clusters by `masterVersion`.
+    pub master_versions: BTreeMap<String, i64>,
+    /// Nodes by `operatingSystem`.
+    pub operating_systems: BTreeMap<String, i64>,
+    /// Nodes by `osImage`.
+    pub os_images: BTreeMap<String, i64>,
+    /// Nodes by `architecture`.
+    pub architectures: BTreeMap<String, i64>,
+    /// Nodes by `containerRuntimeVersion`.
+    pub container_runtimes: BTreeMap<String, i64>,
+    /// Nodes by `kubeletVersion`.
+    pub kubelet_versions: BTreeMap<String, i64>,
+    /// Nodes by `cloudProvider`.
+    pub cloud_providers: BTreeMap<String, i64>,
+}
+
+/// The result of an erasure.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Erased {
+    /// Cluster id.
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    /// Reports deleted.
+    pub reports_erased: u64,
+}
+
+/// List clusters, paged by id.
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "admin", params(ClustersQuery),
+    responses(
+        (status = 200, description = "A page of clusters", body = ClusterPage),
+        (status = 400, description = "Bad paging parameters", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
+pub async fn list_clusters(
+    State(state): State<AppState>,
+    query: Result<Query<ClustersQuery>, QueryRejection>,
+) -> Result<Json<ClusterPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = page_size(query.limit)?;
+    let clusters = state
+        .store()
+        .clusters(query.after, limit + 1)
+        .await
+        .map_err(ApiError::from_internal)?;
+    let (clusters, next) = split_page(clusters, limit, |c| c.cluster_id.clone());
+    Ok(Json(ClusterPage {
+        clusters: clusters.into_iter().map(cluster_view).collect(),
+        next,
+    }))
+}
+
+/// A cluster's reports, newest first.
+#[utoipa::path(get, path = "/api/v1/clusters/{id}/reports", tag = "admin",
+    params(("id" = String, Path, description = "Cluster id"), ReportsQuery),
+    responses(
+        (status = 200, description = "A page of reports", body = ReportPage),
+        (status = 400, description = "Bad paging parameters", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No reports from this cluster", body = ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
+pub async fn cluster_reports(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ReportsQuery>, QueryRejection>,
+) -> Result<Json<ReportPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let limit = page_size(query.limit)?;
+    let cluster_id = canonical_cluster_id(&id);
+    let reports = state
+        .store()
+        .cluster_reports(cluster_id.clone(), query.before, limit + 1)
+        .await
+        .map_err(ApiError::from_internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("no reports from cluster {cluster_id:?}")))?;
+    let (reports, next) = split_page(reports, limit, |r| r.seq);
+    Ok(Json(ReportPage {
+        cluster_id,
+        reports: reports.into_iter().map(report_view).collect(),
+        next,
+    }))
+}
+
+/// Erase every report of a cluster (its opt-out).
+#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Cluster id")),
+    responses(
+        (status = 200, description = "Erased", body = Erased),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "No reports from this cluster", body = ErrorBody),
+        (status = 503, description = "Store unavailable", body = ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
+pub async fn delete_cluster(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Erased>, ApiError> {
+    let cluster_id = canonical_cluster_id(&id);
+    let erased = state
+        .store()
+        .delete_cluster(&cluster_id)
+        .await
+        .map_err(ApiError::from_internal)?;
+    if erased == 0 {
+        return Err(ApiError::NotFound(format!(
+            "no reports from cluster {cluster_id:?}"
+        )));
+    }
+    state.metrics().reports_erased.inc_by(erased);
+    tracing::info!(cluster_id = %cluster_id, reports = erased, "cluster erased on request");
+    Ok(Json(Erased {
+        cluster_id,
+        reports_erased: erased,
+    }))
+}
+
+/// Fleet statistics from the latest report of each cluster seen in the window.
+#[utoipa::path(get, path = "/api/v1/stats", tag = "admin", params(StatsQuery),
+    responses(
+        (status = 200, description = "Statistics", body = StatsView),
+        (status = 400, description = "Bad window", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+    ),
+    security((), ("admin_token" = [])))]
+pub async fn stats(
+    State(state): State<AppState>,
+    query: Result<Query<StatsQuery>, QueryRejection>,
+) -> Result<Json<StatsView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let window = query.window.unwrap_or_else(|| "30d".to_string());
+    let duration = humantime::parse_duration(&window).map_err(|e| {
+        ApiError::bad_request(format!(
+            "window {window:?} is not a duration such as 30d: {e}"
+        ))
+    })?;
+    if duration.is_zero() || duration > state.settings().retention {
+        return Err(ApiError::bad_request(format!(
+            "window must be longer than zero and at most the retention period ({})",
+            humantime::format_duration(state.settings().retention)
+        )));
+    }
+    let since = SystemTime::now()
+        .checked_sub(duration)
+        .unwrap_or(UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let Stats {
+        clusters,
+        nodes,
+        master_versions,
+        operating_systems,
+        os_images,
+        architectures,
+        container_runtimes,
+        kubelet_versions,
+        cloud_providers,
+    } = state
+        .store()
+        .stats(since)
+        .await
+        .map_err(ApiError::from_internal)?;
+    Ok(Json(StatsView {
+        window,
+        since: rfc3339(since),
+        clusters,
+        nodes,
+        master_versions,
+        operating_systems,
+        os_images,
+        architectures,
+        container_runtimes,
+        kubelet_versions,
+        cloud_providers,
+    }))
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(100) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}, not {n}"
+        ))),
+    }
+}
+
+/// Keeps the first `limit` items (one more was fetched to learn whether a next page exists).
+fn split_page<T, C>(
+    mut items: Vec<T>,
+    limit: usize,
+    cursor: impl Fn(&T) -> C,
+) -> (Vec<T>, Option<C>) {
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(cursor);
+        (items, next)
+    } else {
+        (items, None)
+    }
+}
+
+/// UUID cluster ids are stored in canonical lowercase form; accept any spelling of them.
+fn canonical_cluster_id(id: &str) -> String {
+    Uuid::try_parse(id).map_or_else(|_| id.to_string(), |uuid| uuid.hyphenated().to_string())
+}
+
+fn rfc3339(unix_seconds: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs(unix_seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+fn cluster_view(cluster: ClusterSummary) -> ClusterView {
+    ClusterView {
+        first_seen: rfc3339(cluster.first_seen),
+        last_seen: rfc3339(cluster.last_seen),
+        cluster_id: cluster.cluster_id,
+        reports: cluster.reports,
+        latest_master_version: cluster.latest_master_version,
+        latest_node_count: cluster.latest_node_count,
+    }
+}
+
+fn report_view(stored: StoredReport) -> ReportView {
+    ReportView {
+        id: stored.id,
+        received_at: rfc3339(stored.received_at),
+        report_time: rfc3339(stored.report_time),
+        time_source: stored.time_source.as_str(),
+        report: stored.report,
+    }
+}

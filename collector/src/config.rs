@@ -1,0 +1,234 @@
+//! Command-line flags (each with a `COLLECTOR_*` environment fallback) and secrets read from files.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Receives anonymous Kubernetes usage reports (Spartakus-compatible), validates them strictly
+/// and stores them durably in an embedded SQLite store.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "collector", version, about, long_about = None)]
+pub struct Config {
+    /// Address of the public listener: report ingest (`POST /api/v1`), health, version, OpenAPI.
+    #[arg(long, env = "COLLECTOR_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Address of the admin listener: read API, erasure and `/metrics`.
+    #[arg(long, env = "COLLECTOR_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
+
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "COLLECTOR_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Reports received longer ago than this are deleted (e.g. `400d`, `90d`).
+    #[arg(long, env = "COLLECTOR_RETENTION", default_value = "400d", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+
+    /// Largest size of the store file (e.g. `20GiB`); when reached, ingest answers 503 and
+    /// `/readyz` fails until retention or erasure frees space. Default: no limit but the disk.
+    #[arg(long, env = "COLLECTOR_MAX_STORE_SIZE", value_parser = parse_bytes)]
+    pub max_store_size: Option<u64>,
+
+    /// Accept any cluster id of 1-128 characters of `[A-Za-z0-9._-]`, not only UUIDs (for
+    /// fleets of Spartakus volunteers that used other ids).
+    #[arg(long, env = "COLLECTOR_RELAXED_CLUSTER_IDS")]
+    pub relaxed_cluster_ids: bool,
+
+    /// Reports accepted per cluster id and hour; `0` turns rate limiting off.
+    #[arg(long, env = "COLLECTOR_RATE_LIMIT_PER_HOUR", default_value_t = 60)]
+    pub rate_limit_per_hour: u32,
+
+    /// Reports a cluster id may send at once before the hourly rate applies.
+    #[arg(long, env = "COLLECTOR_RATE_LIMIT_BURST", default_value = "10")]
+    pub rate_limit_burst: NonZeroU32,
+
+    /// Cluster ids whose rate-limit state is kept; the least recently seen are forgotten, so
+    /// random ids cannot grow memory.
+    #[arg(
+        long,
+        env = "COLLECTOR_RATE_LIMIT_TRACKED_CLUSTERS",
+        default_value = "100000"
+    )]
+    pub rate_limit_tracked_clusters: NonZeroUsize,
+
+    /// Largest request body on the wire (e.g. `8MiB`); larger requests get 413.
+    #[arg(long, env = "COLLECTOR_MAX_BODY_SIZE", default_value = "8MiB", value_parser = parse_bytes)]
+    pub max_body_size: u64,
+
+    /// Largest body after gzip decompression (e.g. `32MiB`); larger requests get 413.
+    #[arg(long, env = "COLLECTOR_MAX_DECOMPRESSED_SIZE", default_value = "32MiB", value_parser = parse_bytes)]
+    pub max_decompressed_size: u64,
+
+    /// Time allowed for one ingest request, body upload included; slower requests get 408.
+    #[arg(long, env = "COLLECTOR_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Ingest requests handled at once; more are answered 503 with `Retry-After`, not queued.
+    #[arg(
+        long,
+        env = "COLLECTOR_MAX_CONCURRENT_REQUESTS",
+        default_value = "1024"
+    )]
+    pub max_concurrent_requests: NonZeroUsize,
+
+    /// File holding a bearer token that report senders must present (private fleets).
+    #[arg(long, env = "COLLECTOR_INGEST_TOKEN_FILE")]
+    pub ingest_token_file: Option<PathBuf>,
+
+    /// File holding a bearer token for the admin API (everything on the admin listener except
+    /// `/metrics`).
+    #[arg(long, env = "COLLECTOR_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Log line format.
+    #[arg(long, env = "COLLECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A secret (bearer token) read from a file. `Debug` and `Display` never show it, and
+/// comparison goes through SHA-256 digests so its timing does not reveal a prefix.
+#[derive(Clone)]
+pub struct Secret {
+    digest: [u8; 32],
+}
+
+impl Secret {
+    /// Reads a secret from `path`; surrounding whitespace (a trailing newline) is ignored.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
+            path: path.to_owned(),
+            reason: source.to_string(),
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(Error::SecretFile {
+                path: path.to_owned(),
+                reason: "the file is empty".into(),
+            });
+        }
+        Ok(Self::new(token))
+    }
+
+    /// A secret with the given value.
+    pub fn new(token: &str) -> Self {
+        Secret {
+            digest: Sha256::digest(token.as_bytes()).into(),
+        }
+    }
+
+    /// True when `candidate` is this secret.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let candidate: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
+        candidate
+            .iter()
+            .zip(self.digest.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Parses a byte size: a whole number with an optional unit (`B`, `KB`, `MB`, `GB`, `TB`,
+/// `KiB`, `MiB`, `GiB`, `TiB`), e.g. `8MiB`, `20GiB`, `1048576`.
+pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 8MiB or 1048576"))?;
+    let multiplier: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use B, KB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_bytes("32MiB"), Ok(32 << 20));
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("2 GB"), Ok(2_000_000_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5 parsecs").is_err());
+        assert!(parse_bytes("99999999999TiB").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let config = Config::parse_from(["collector"]);
+        assert_eq!(config.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(config.admin_listen, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(config.retention, Duration::from_secs(400 * 86_400));
+        assert_eq!(config.rate_limit_per_hour, 60);
+        assert_eq!(config.rate_limit_burst.get(), 10);
+        assert_eq!(config.max_body_size, 8 << 20);
+        assert_eq!(config.max_decompressed_size, 32 << 20);
+        assert!(!config.relaxed_cluster_ids);
+    }
+
+    #[test]
+    fn secrets_never_print_and_compare_exactly() {
+        let secret = Secret::new("s3cr3t-token");
+        assert_eq!(format!("{secret:?}"), "Secret([redacted])");
+        assert!(secret.matches("s3cr3t-token"));
+        assert!(!secret.matches("s3cr3t-token "));
+        assert!(!secret.matches(""));
+    }
+
+    #[test]
+    fn secret_files_are_trimmed_and_must_not_be_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "abc\n").unwrap();
+        assert!(Secret::from_file(&path).unwrap().matches("abc"));
+        std::fs::write(&path, "\n").unwrap();
+        let err = Secret::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+        let err = Secret::from_file(&dir.path().join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+}

@@ -1,0 +1,159 @@
+//! The collector: receives anonymous Kubernetes usage reports (Spartakus v1 compatible),
+//! validates and sanitizes them, and stores them durably in an embedded SQLite store.
+
+pub mod api;
+pub mod config;
+mod maintenance;
+pub mod metrics;
+pub mod ratelimit;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use api::{AppState, admin_router, openapi, public_router};
+pub use config::Config;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Everything that can go wrong in the collector.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data directory cannot be created or used.
+    #[error("cannot use data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The store cannot be opened, migrated or written at startup.
+    #[error("cannot open the store {path}: {reason}")]
+    StoreOpen {
+        /// The database file.
+        path: PathBuf,
+        /// Why, in words an operator can act on.
+        reason: String,
+    },
+    /// A write failed (disk full, read-only file system, ...); ingest answers 503.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The store is shutting down.
+    #[error("the store is shutting down")]
+    ShuttingDown,
+    /// A read query failed.
+    #[error("store query failed: {0}")]
+    Query(#[from] rusqlite::Error),
+    /// A secret file cannot be read.
+    #[error("cannot read secret file {path}: {reason}")]
+    SecretFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A listener cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listener failed while serving.
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Result with the collector's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens the store, binds both listeners and serves until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let store = store::Store::open(
+        &config.data_dir,
+        store::StoreOptions {
+            max_size: config.max_store_size,
+        },
+        metrics.clone(),
+    )?;
+    let state = AppState::new(&config, store, metrics)?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })
+    };
+    let public = bind(config.listen).await?;
+    let admin = bind(config.admin_listen).await?;
+    tracing::info!(
+        public = %config.listen,
+        admin = %config.admin_listen,
+        data_dir = %config.data_dir.display(),
+        retention_days = config.retention.as_secs() / 86_400,
+        "collector listening"
+    );
+    serve(public, admin, state, config.retention, shutdown).await
+}
+
+/// Serves the public and admin routers on the given listeners until `shutdown` completes, then
+/// stops accepting, lets in-flight requests finish (at most [`SHUTDOWN_GRACE`]) and closes the
+/// store after its last commit.
+pub async fn serve(
+    public: TcpListener,
+    admin: TcpListener,
+    state: AppState,
+    retention: Duration,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let tasks = maintenance::spawn(state.clone(), retention, stopped.clone());
+    let public_server = axum::serve(public, public_router(state.clone()))
+        .with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let admin_server = axum::serve(admin, admin_router(state.clone()))
+        .with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let mut servers = tokio::spawn(async move {
+        tokio::try_join!(public_server.into_future(), admin_server.into_future())
+    });
+
+    let served = tokio::select! {
+        () = shutdown => None,
+        result = &mut servers => Some(result),
+    };
+    state.begin_shutdown();
+    let _ = stop.send(true);
+    let result = match served {
+        Some(result) => result,
+        None => {
+            tracing::info!("shutting down: no new connections, finishing in-flight reports");
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut servers).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("requests still open after the grace period; closing them");
+                    servers.abort();
+                    Ok(Ok(((), ())))
+                }
+            }
+        }
+    };
+    for task in tasks {
+        task.abort();
+    }
+    state.store().close().await;
+    tracing::info!("store closed");
+    match result {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(Error::Serve(error)),
+        Err(join) => Err(Error::Serve(std::io::Error::other(join))),
+    }
+}

@@ -1,0 +1,428 @@
+//! The embedded durable store: SQLite in WAL mode, one writer thread that group-commits, and a
+//! reader connection for the read API.
+//!
+//! Durability: every transaction is committed with `synchronous=FULL`, so the write-ahead log is
+//! fsynced before the commit returns, and a request is answered 204 only after the commit that
+//! holds its report returned. Many concurrent reports share one transaction (and one fsync).
+
+mod read;
+mod schema;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use common::Admitted;
+use common::time::TimeSource;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::{Error, Result};
+
+pub use read::{ClusterSummary, Stats, StoredReport};
+pub use schema::SCHEMA_VERSION;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "collector.sqlite3";
+/// Most reports committed in one transaction.
+const MAX_GROUP: usize = 2048;
+/// Commands waiting for the writer before senders wait.
+const QUEUE_DEPTH: usize = 8192;
+
+/// Settings of [`Store::open`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Largest database size in bytes; writes past it fail as if the disk were full.
+    pub max_size: Option<u64>,
+}
+
+/// What storing one report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored as a new report.
+    Stored,
+    /// A report with the same id and content was already stored; nothing changed.
+    Duplicate,
+    /// A report with the same id but different content was already stored; it was kept.
+    Conflict,
+}
+
+/// A report ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    /// Report id.
+    pub id: Uuid,
+    /// Cluster id (canonical form).
+    pub cluster_id: String,
+    /// The report's time, unix seconds.
+    pub report_time: i64,
+    /// Where the time came from.
+    pub time_source: TimeSource,
+    /// When the collector received it, unix seconds.
+    pub received_at: i64,
+    /// SHA-256 of `body`.
+    pub content_sha256: [u8; 32],
+    /// `masterVersion`, if reported.
+    pub master_version: Option<String>,
+    /// Number of nodes.
+    pub node_count: i64,
+    /// Nodes counted by their reduced facts.
+    pub node_groups: Vec<NodeGroup>,
+    /// Canonical JSON of the sanitized report, with an empty `timestamp`.
+    pub body: String,
+}
+
+/// Nodes of one report that share every reduced fact.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeGroup {
+    /// `operatingSystem` (empty when not reported).
+    pub operating_system: String,
+    /// `osImage`
+    pub os_image: String,
+    /// `architecture`
+    pub architecture: String,
+    /// `containerRuntimeVersion`
+    pub container_runtime: String,
+    /// `kubeletVersion`
+    pub kubelet_version: String,
+    /// `cloudProvider`
+    pub cloud_provider: String,
+    /// How many nodes.
+    pub nodes: i64,
+}
+
+impl From<Admitted> for NewReport {
+    fn from(admitted: Admitted) -> Self {
+        let report = &admitted.report;
+        let mut groups: BTreeMap<[&str; 6], i64> = BTreeMap::new();
+        for node in &report.nodes {
+            let key = [
+                &node.operating_system,
+                &node.os_image,
+                &node.architecture,
+                &node.container_runtime_version,
+                &node.kubelet_version,
+                &node.cloud_provider,
+            ]
+            .map(|value| value.as_deref().unwrap_or_default());
+            *groups.entry(key).or_default() += 1;
+        }
+        let node_groups = groups
+            .into_iter()
+            .map(
+                |([os, image, arch, runtime, kubelet, cloud], nodes)| NodeGroup {
+                    operating_system: os.to_owned(),
+                    os_image: image.to_owned(),
+                    architecture: arch.to_owned(),
+                    container_runtime: runtime.to_owned(),
+                    kubelet_version: kubelet.to_owned(),
+                    cloud_provider: cloud.to_owned(),
+                    nodes,
+                },
+            )
+            .collect();
+        NewReport {
+            id: admitted.id,
+            cluster_id: report.cluster_id.clone(),
+            report_time: admitted.time.seconds,
+            time_source: admitted.time.source,
+            received_at: admitted.received_at,
+            content_sha256: admitted.content_sha256,
+            master_version: report.master_version.clone(),
+            node_count: report.nodes.len() as i64,
+            node_groups,
+            body: String::from_utf8(admitted.canonical).expect("serde_json writes UTF-8"),
+        }
+    }
+}
+
+/// Work for the writer thread.
+enum Command {
+    Insert(Box<NewReport>, oneshot::Sender<Result<InsertOutcome>>),
+    DeleteCluster(String, oneshot::Sender<Result<u64>>),
+    Prune {
+        received_before: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    Probe(oneshot::Sender<Result<()>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// State shared by the handle and the writer thread.
+struct Shared {
+    available: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    fn mark_available(&self) {
+        if !self.available.swap(true, Ordering::SeqCst) {
+            tracing::info!("store is writable again");
+        }
+        self.metrics.store_available.set(1);
+    }
+
+    fn mark_unavailable(&self, error: &str) {
+        if self.available.swap(false, Ordering::SeqCst) {
+            tracing::error!(
+                error,
+                "store write failed; ingest answers 503 until it recovers"
+            );
+        }
+        *self.last_error.lock().unwrap() = Some(error.to_string());
+        self.metrics.store_available.set(0);
+    }
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    commands: mpsc::Sender<Command>,
+    reader: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
+    db_path: PathBuf,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, migrates it and checks it is writable.
+    pub fn open(dir: &Path, options: StoreOptions, metrics: Arc<Metrics>) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::DataDir {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let db_path = dir.join(DB_FILE);
+        let open_error = |e: rusqlite::Error| Error::StoreOpen {
+            path: db_path.clone(),
+            reason: explain(&e),
+        };
+        let mut conn = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_error)?;
+        let journal_mode = configure_writer(&conn, &options).map_err(open_error)?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::StoreOpen {
+                path: db_path,
+                reason: format!(
+                    "the file system does not support write-ahead logging (journal_mode={journal_mode})"
+                ),
+            });
+        }
+        schema::migrate(&mut conn).map_err(|reason| Error::StoreOpen {
+            path: db_path.clone(),
+            reason,
+        })?;
+        // Prove now that the store takes writes, rather than at the first report.
+        writer::probe(&mut conn).map_err(open_error)?;
+
+        let reader = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(5))
+                .map(|()| c)
+        })
+        .map_err(open_error)?;
+
+        let shared = Arc::new(Shared {
+            available: AtomicBool::new(true),
+            last_error: Mutex::new(None),
+            metrics,
+        });
+        shared.metrics.store_available.set(1);
+        let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(conn, receiver, writer_shared))
+            .map_err(|e| Error::StoreOpen {
+                path: db_path.clone(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        let store = Store {
+            commands,
+            reader: Arc::new(Mutex::new(reader)),
+            shared,
+            db_path,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        };
+        store.refresh_gauges();
+        Ok(store)
+    }
+
+    /// Stores one report; returns once it is durably committed (or known to be stored).
+    pub async fn insert(&self, report: NewReport) -> Result<InsertOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Insert(Box::new(report), reply)).await?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Erases every report of a cluster (its opt-out); returns how many were deleted.
+    pub async fn delete_cluster(&self, cluster_id: &str) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::DeleteCluster(cluster_id.to_owned(), reply))
+            .await?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Deletes up to `limit` reports received before `received_before` (unix seconds).
+    pub async fn prune(&self, received_before: i64, limit: usize) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Prune {
+            received_before,
+            limit,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Tries a small write; marks the store available again when it succeeds.
+    pub async fn probe(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Probe(reply)).await?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    async fn send(&self, command: Command) -> Result<()> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::ShuttingDown)
+    }
+
+    /// True while writes succeed.
+    pub fn is_available(&self) -> bool {
+        self.shared.available.load(Ordering::SeqCst)
+    }
+
+    /// The last write error, while the store is unavailable.
+    pub fn last_error(&self) -> Option<String> {
+        if self.is_available() {
+            None
+        } else {
+            self.shared.last_error.lock().unwrap().clone()
+        }
+    }
+
+    /// Clusters in id order, after the `after` cursor.
+    pub async fn clusters(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ClusterSummary>> {
+        self.read(move |conn| read::clusters(conn, after.as_deref(), limit))
+            .await
+    }
+
+    /// A cluster's reports, newest first, before the `before` cursor; `None` for an unknown
+    /// cluster.
+    pub async fn cluster_reports(
+        &self,
+        cluster_id: String,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredReport>>> {
+        self.read(move |conn| read::cluster_reports(conn, &cluster_id, before, limit))
+            .await
+    }
+
+    /// Fleet statistics over the clusters last seen at or after `since` (unix seconds).
+    pub async fn stats(&self, since: i64) -> Result<Stats> {
+        self.read(move |conn| read::stats(conn, since)).await
+    }
+
+    /// Runs a read query on the reader connection, off the async threads.
+    async fn read<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap();
+            query(&conn).map_err(Error::Query)
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("the read task failed: {e}")))?
+    }
+
+    /// Updates the size and report-count gauges.
+    pub fn refresh_gauges(&self) {
+        let size: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut path = self.db_path.clone().into_os_string();
+                path.push(suffix);
+                std::fs::metadata(path).ok().map(|m| m.len())
+            })
+            .sum();
+        self.shared.metrics.store_size.set(size as i64);
+        if let Ok(conn) = self.reader.try_lock()
+            && let Ok(count) = read::report_count(&conn)
+        {
+            self.shared.metrics.store_reports.set(count);
+        }
+    }
+
+    /// Finishes queued work, stops the writer thread and waits for it.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        let handle = self.writer.lock().unwrap().take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+/// Sets the writer's pragmas; returns the journal mode SQLite actually chose.
+fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<String> {
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    if let Some(max_size) = options.max_size {
+        let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+        let pages = (max_size as i64 / page_size).max(16);
+        conn.pragma_update(None, "max_page_count", pages)?;
+    }
+    Ok(mode)
+}
+
+/// Turns an SQLite error into a sentence an operator can act on.
+fn explain(error: &rusqlite::Error) -> String {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => format!(
+            "the file is corrupt or not a collector store ({error}); move it away to start an \
+             empty store, or restore it from a backup"
+        ),
+        Some(ErrorCode::ReadOnly)
+        | Some(ErrorCode::CannotOpen)
+        | Some(ErrorCode::PermissionDenied) => {
+            format!(
+                "the store is not writable ({error}); check the data directory's permissions and mount"
+            )
+        }
+        Some(ErrorCode::DiskFull) => format!("the disk is full ({error})"),
+        _ => error.to_string(),
+    }
+}

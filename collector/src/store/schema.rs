@@ -1,0 +1,103 @@
+//! The store's schema, versioned in code and applied in order (`PRAGMA user_version`).
+
+use rusqlite::Connection;
+
+/// Migrations, oldest first; migration `i` brings the schema to version `i + 1`. Append only:
+/// never edit one that has shipped.
+///
+/// Layout: `reports` holds one row per accepted report (the sanitized canonical JSON in `body`,
+/// the report's time and the collector's receive time beside it); `seq` is the insertion order,
+/// which a per-sink delivery outbox (`deliveries(report_seq, sink, state, ...)`) can reference
+/// and fill in the same transaction that inserts the report. `report_nodes` counts each report's
+/// nodes by their reduced facts, so statistics need no JSON parsing. `clusters` keeps first/last
+/// seen and the latest report per cluster, maintained on every insert and prune.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE reports (
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT    NOT NULL UNIQUE,
+    cluster_id     TEXT    NOT NULL,
+    report_time    INTEGER NOT NULL,
+    time_source    TEXT    NOT NULL,
+    received_at    INTEGER NOT NULL,
+    content_sha256 BLOB    NOT NULL,
+    master_version TEXT,
+    node_count     INTEGER NOT NULL,
+    body           TEXT    NOT NULL
+) STRICT;
+CREATE INDEX reports_by_cluster ON reports (cluster_id, report_time);
+CREATE INDEX reports_by_received ON reports (received_at);
+
+CREATE TABLE report_nodes (
+    report_seq        INTEGER NOT NULL,
+    operating_system  TEXT    NOT NULL,
+    os_image          TEXT    NOT NULL,
+    architecture      TEXT    NOT NULL,
+    container_runtime TEXT    NOT NULL,
+    kubelet_version   TEXT    NOT NULL,
+    cloud_provider    TEXT    NOT NULL,
+    nodes             INTEGER NOT NULL
+) STRICT;
+CREATE INDEX report_nodes_by_report ON report_nodes (report_seq);
+
+CREATE TABLE clusters (
+    cluster_id            TEXT PRIMARY KEY,
+    first_seen            INTEGER NOT NULL,
+    last_seen             INTEGER NOT NULL,
+    reports               INTEGER NOT NULL,
+    latest_seq            INTEGER NOT NULL,
+    latest_report_time    INTEGER NOT NULL,
+    latest_master_version TEXT,
+    latest_node_count     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX clusters_by_last_seen ON clusters (last_seen);
+"#];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`SCHEMA_VERSION`]; refuses a database written by a newer collector.
+pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if current > SCHEMA_VERSION {
+        return Err(format!(
+            "the store has schema version {current}, written by a newer collector; this one knows \
+             up to {SCHEMA_VERSION}"
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", version))
+            .and_then(|()| tx.commit())
+            .map_err(|e| format!("migration to schema version {version} failed: {e}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_newer_stores() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(err.contains("newer collector"), "{err}");
+    }
+}

@@ -1,0 +1,269 @@
+//! The single writer thread: drains queued commands and commits consecutive inserts together.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::mpsc;
+
+use super::{Command, InsertOutcome, MAX_GROUP, NewReport, Shared};
+use crate::{Error, Result};
+
+/// Runs until a `Shutdown` command or until every handle is gone.
+pub(super) fn run(
+    mut conn: Connection,
+    mut commands: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
+) {
+    let mut batch = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = commands.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP {
+            match commands.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        let mut inserts = Vec::new();
+        for command in batch.drain(..) {
+            match command {
+                Command::Insert(report, reply) => inserts.push((report, reply)),
+                other => {
+                    commit_group(&mut conn, &shared, std::mem::take(&mut inserts));
+                    if let Command::Shutdown(reply) = other {
+                        let _ = reply.send(());
+                        checkpoint(&conn);
+                        return;
+                    }
+                    run_maintenance(&mut conn, &shared, other);
+                }
+            }
+        }
+        commit_group(&mut conn, &shared, inserts);
+    }
+    checkpoint(&conn);
+}
+
+type PendingInsert = (
+    Box<NewReport>,
+    tokio::sync::oneshot::Sender<Result<InsertOutcome>>,
+);
+
+/// Commits a group of inserts in one transaction and answers each sender after the commit.
+fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert>) {
+    if group.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let result = insert_all(conn, group.iter().map(|(report, _)| report.as_ref()));
+    match result {
+        Ok(outcomes) => {
+            shared
+                .metrics
+                .commit_duration
+                .observe(started.elapsed().as_secs_f64());
+            shared.metrics.commit_group_size.observe(group.len() as f64);
+            shared.mark_available();
+            for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            let message = error.to_string();
+            shared.mark_unavailable(&message);
+            for (_, reply) in group {
+                let _ = reply.send(Err(Error::Unavailable(message.clone())));
+            }
+        }
+    }
+}
+
+fn insert_all<'a>(
+    conn: &mut Connection,
+    reports: impl Iterator<Item = &'a NewReport>,
+) -> rusqlite::Result<Vec<InsertOutcome>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO reports (id, cluster_id, report_time, time_source, received_at, \
+             content_sha256, master_version, node_count, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+        )?;
+        let mut stored_hash =
+            tx.prepare_cached("SELECT content_sha256 FROM reports WHERE id = ?1")?;
+        let mut upsert_cluster = tx.prepare_cached(
+            "INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
+             latest_report_time, latest_master_version, latest_node_count) \
+             VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (cluster_id) DO UPDATE SET \
+               first_seen = min(first_seen, excluded.first_seen), \
+               last_seen = max(last_seen, excluded.last_seen), \
+               reports = reports + 1, \
+               latest_seq = CASE WHEN excluded.latest_report_time >= latest_report_time \
+                 THEN excluded.latest_seq ELSE latest_seq END, \
+               latest_master_version = CASE WHEN excluded.latest_report_time >= latest_report_time \
+                 THEN excluded.latest_master_version ELSE latest_master_version END, \
+               latest_node_count = CASE WHEN excluded.latest_report_time >= latest_report_time \
+                 THEN excluded.latest_node_count ELSE latest_node_count END, \
+               latest_report_time = max(latest_report_time, excluded.latest_report_time)",
+        )?;
+        let mut insert_nodes = tx.prepare_cached(
+            "INSERT INTO report_nodes (report_seq, operating_system, os_image, architecture, \
+             container_runtime, kubelet_version, cloud_provider, nodes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for report in reports {
+            let id = report.id.hyphenated().to_string();
+            let inserted = insert.execute(params![
+                id,
+                report.cluster_id,
+                report.report_time,
+                report.time_source.as_str(),
+                report.received_at,
+                report.content_sha256.as_slice(),
+                report.master_version,
+                report.node_count,
+                report.body,
+            ])?;
+            if inserted == 0 {
+                let hash: Vec<u8> = stored_hash.query_row([&id], |row| row.get(0))?;
+                outcomes.push(if hash == report.content_sha256 {
+                    InsertOutcome::Duplicate
+                } else {
+                    InsertOutcome::Conflict
+                });
+                continue;
+            }
+            let seq = tx.last_insert_rowid();
+            upsert_cluster.execute(params![
+                report.cluster_id,
+                report.received_at,
+                seq,
+                report.report_time,
+                report.master_version,
+                report.node_count,
+            ])?;
+            for group in &report.node_groups {
+                insert_nodes.execute(params![
+                    seq,
+                    group.operating_system,
+                    group.os_image,
+                    group.architecture,
+                    group.container_runtime,
+                    group.kubelet_version,
+                    group.cloud_provider,
+                    group.nodes,
+                ])?;
+            }
+            outcomes.push(InsertOutcome::Stored);
+        }
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
+    match command {
+        Command::DeleteCluster(cluster_id, reply) => {
+            let result = delete_cluster(conn, &cluster_id);
+            let _ = reply.send(track(shared, result));
+        }
+        Command::Prune {
+            received_before,
+            limit,
+            reply,
+        } => {
+            let result = prune(conn, received_before, limit);
+            let _ = reply.send(track(shared, result));
+        }
+        Command::Probe(reply) => {
+            let _ = reply.send(track(shared, probe(conn)));
+        }
+        Command::Insert(..) | Command::Shutdown(_) => unreachable!("handled by the caller"),
+    }
+}
+
+/// Marks the store available or not from a write's result.
+fn track<T>(shared: &Shared, result: rusqlite::Result<T>) -> Result<T> {
+    match result {
+        Ok(value) => {
+            shared.mark_available();
+            Ok(value)
+        }
+        Err(error) => {
+            let message = error.to_string();
+            shared.mark_unavailable(&message);
+            Err(Error::Unavailable(message))
+        }
+    }
+}
+
+/// A small write that proves the store takes writes.
+pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_write_check', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [now.to_string()],
+    )?;
+    tx.commit()
+}
+
+fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u64> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "DELETE FROM report_nodes WHERE report_seq IN \
+         (SELECT seq FROM reports WHERE cluster_id = ?1)",
+        [cluster_id],
+    )?;
+    let deleted = tx.execute("DELETE FROM reports WHERE cluster_id = ?1", [cluster_id])?;
+    tx.execute("DELETE FROM clusters WHERE cluster_id = ?1", [cluster_id])?;
+    tx.commit()?;
+    Ok(deleted as u64)
+}
+
+fn prune(conn: &mut Connection, received_before: i64, limit: usize) -> rusqlite::Result<u64> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let limit = limit as i64;
+    let victims = "SELECT seq FROM reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2";
+    tx.execute(
+        &format!("DELETE FROM report_nodes WHERE report_seq IN ({victims})"),
+        params![received_before, limit],
+    )?;
+    let deleted = tx.execute(
+        &format!("DELETE FROM reports WHERE seq IN ({victims})"),
+        params![received_before, limit],
+    )?;
+    if deleted > 0 {
+        // Clusters whose oldest report may be gone: drop the empty ones, recompute the rest.
+        tx.execute(
+            "DELETE FROM clusters WHERE first_seen < ?1 AND NOT EXISTS \
+             (SELECT 1 FROM reports r WHERE r.cluster_id = clusters.cluster_id)",
+            [received_before],
+        )?;
+        tx.execute(
+            "UPDATE clusters SET \
+               first_seen = (SELECT min(received_at) FROM reports r WHERE r.cluster_id = clusters.cluster_id), \
+               reports = (SELECT count(*) FROM reports r WHERE r.cluster_id = clusters.cluster_id), \
+               (latest_seq, latest_report_time, latest_master_version, latest_node_count) = \
+                 (SELECT seq, report_time, master_version, node_count FROM reports r \
+                  WHERE r.cluster_id = clusters.cluster_id ORDER BY report_time DESC, seq DESC LIMIT 1) \
+             WHERE first_seen < ?1",
+            [received_before],
+        )?;
+    }
+    tx.commit()?;
+    Ok(deleted as u64)
+}
+
+/// Folds the write-ahead log into the database on a clean stop, so the data dir is one file.
+fn checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "could not checkpoint the write-ahead log on shutdown");
+    }
+}
