@@ -75,8 +75,8 @@ pub enum Error {
 /// Result with the collector's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Opens the store, binds both listeners and serves until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+/// Opens the store the flags name and builds the handlers' state around it.
+pub fn open(config: &Config) -> Result<AppState> {
     let metrics = Arc::new(metrics::Metrics::new());
     let store = store::Store::open(
         &config.data_dir,
@@ -85,7 +85,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         },
         metrics.clone(),
     )?;
-    let state = AppState::new(&config, store, metrics)?;
+    AppState::new(config, store, metrics)
+}
+
+/// Opens the store, binds both listeners and serves until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    let state = open(&config)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
