@@ -98,9 +98,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     };
     let public = bind(config.listen).await?;
     let admin = bind(config.admin_listen).await?;
+    let local = |listener: &TcpListener, fallback: SocketAddr| {
+        listener.local_addr().unwrap_or(fallback).to_string()
+    };
     tracing::info!(
-        public = %config.listen,
-        admin = %config.admin_listen,
+        public = %local(&public, config.listen),
+        admin = %local(&admin, config.admin_listen),
         data_dir = %config.data_dir.display(),
         retention_days = config.retention.as_secs() / 86_400,
         "collector listening"

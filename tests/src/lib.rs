@@ -1,0 +1,172 @@
+//! Helpers for end-to-end tests: find the built binaries, start a collector process on
+//! ephemeral ports and learn its addresses from its log, make reports.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a collector may take to start listening.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Path of a binary of this workspace, built next to the test executable (`target/<profile>/`).
+pub fn binary(name: &str) -> PathBuf {
+    let test_exe = std::env::current_exe().expect("the test executable has a path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
+/// A running collector process.
+pub struct Collector {
+    /// The process.
+    pub child: Child,
+    /// Public listener (ingest).
+    pub public: SocketAddr,
+    /// Admin listener (read API, metrics).
+    pub admin: SocketAddr,
+    /// Every log line it wrote so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Collector {
+    /// Starts `binary` with `--data-dir data_dir`, ephemeral loopback ports, JSON logs and
+    /// `args`, and waits until it listens.
+    pub async fn start(binary: &Path, data_dir: &Path, args: &[&str]) -> Collector {
+        let mut command = Command::new(binary);
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--log-format", "json"])
+            .args(args);
+        Self::spawn(command).await.unwrap_or_else(|log| {
+            panic!("the collector did not start; its log:\n{}", log.join("\n"))
+        })
+    }
+
+    /// Spawns a prepared command; `Err` holds the log when it exits or hangs before listening.
+    pub async fn spawn(mut command: Command) -> Result<Collector, Vec<String>> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("the collector binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (addresses, listening) = tokio::sync::oneshot::channel();
+        let lines = log.clone();
+        tokio::spawn(async move {
+            let mut addresses = Some(addresses);
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Some(found) = listening_addresses(&line)
+                    && let Some(sender) = addresses.take()
+                {
+                    let _ = sender.send(found);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        match tokio::time::timeout(START_DEADLINE, listening).await {
+            Ok(Ok((public, admin))) => Ok(Collector {
+                child,
+                public,
+                admin,
+                log,
+            }),
+            _ => {
+                let _ = child.kill().await;
+                Err(log.lock().unwrap().clone())
+            }
+        }
+    }
+
+    /// `http://<public>/...`
+    pub fn public_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.public)
+    }
+
+    /// `http://<admin>/...`
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+}
+
+/// The addresses in a JSON "collector listening" log line.
+fn listening_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let entry: Value = serde_json::from_str(line).ok()?;
+    let fields = entry.get("fields")?;
+    if fields.get("message")?.as_str()? != "collector listening" {
+        return None;
+    }
+    let address = |name: &str| fields.get(name)?.as_str()?.parse().ok();
+    Some((address("public")?, address("admin")?))
+}
+
+/// Runs a prepared command to its end (at most `deadline`): exit code and standard error.
+pub async fn run_to_end(mut command: Command, deadline: Duration) -> (Option<i32>, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().expect("the binary starts");
+    let output = tokio::time::timeout(deadline, child.wait_with_output())
+        .await
+        .expect("the process ended before the deadline")
+        .expect("the process output can be read");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A small valid report of `cluster` at `timestamp` (unix seconds).
+pub fn report(cluster: &str, timestamp: i64) -> Value {
+    json!({
+        "version": "v1.1.0",
+        "timestamp": timestamp.to_string(),
+        "clusterID": cluster,
+        "masterVersion": "v1.31.2",
+        "nodes": [{
+            "id": "c8863d09ecc5be8d9791f72acd275fc2",
+            "operatingSystem": "linux",
+            "osImage": "ubuntu 22.04",
+            "architecture": "amd64",
+            "kubeletVersion": "v1.31.2",
+            "capacity": [{"resource": "cpu", "value": "4"}, {"resource": "memory", "value": "16Gi"}]
+        }]
+    })
+}
+
+/// A fixture file of the `common` crate (Spartakus example reports and ours).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../common/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
