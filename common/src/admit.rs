@@ -33,14 +33,22 @@ pub struct Admitted {
     pub changes: Changes,
 }
 
+/// The stored form of a cluster id: a UUID in lowercase hyphenated form, any other id lowercased.
+/// Cluster ids are case-insensitive (report ids hash the lowercased id), so `ABC` and `abc` are
+/// one cluster.
+pub fn canonical_cluster_id(id: &str) -> String {
+    match Uuid::try_parse(id) {
+        Ok(uuid) => uuid.hyphenated().to_string(),
+        Err(_) => id.to_ascii_lowercase(),
+    }
+}
+
 /// Decodes, validates and sanitizes one report received at `received_at` (unix seconds).
 pub fn admit(body: &[u8], rule: ClusterIdRule, received_at: i64) -> Result<Admitted, Error> {
     let decoded = decode(body).map_err(Error::Decode)?;
     let mut report = decoded.report;
     validate(&report, rule).map_err(Error::Invalid)?;
-    if let Ok(uuid) = Uuid::try_parse(&report.cluster_id) {
-        report.cluster_id = uuid.hyphenated().to_string();
-    }
+    report.cluster_id = canonical_cluster_id(&report.cluster_id);
     let changes = sanitize::report(&mut report);
     let time = time::resolve(&report.timestamp, received_at);
 
@@ -120,12 +128,12 @@ mod tests {
     }
 
     #[test]
-    fn uuid_cluster_ids_are_canonical() {
+    fn cluster_ids_are_canonical() {
         let upper = "2F9C93D3-156C-47AA-8802-578FFCA9B50E";
         let a = admit(&body(upper, "", "v1.3.2"), ClusterIdRule::Uuid, NOW).unwrap();
         assert_eq!(a.report.cluster_id, upper.to_lowercase());
         let relaxed = admit(&body("Prod-EU", "", "v1.3.2"), ClusterIdRule::Relaxed, NOW).unwrap();
-        assert_eq!(relaxed.report.cluster_id, "Prod-EU");
+        assert_eq!(relaxed.report.cluster_id, "prod-eu");
     }
 
     #[test]

@@ -22,19 +22,29 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, Problem> {
         return Err(Problem::new("", "the body must be a JSON object"));
     }
     let mut unknown_fields = 0usize;
-    let mut json = serde_json::Deserializer::from_slice(bytes);
     let mut count_unknown = |_path: serde_ignored::Path<'_>| unknown_fields += 1;
-    let ignoring = serde_ignored::Deserializer::new(&mut json, &mut count_unknown);
-    let report: Report = serde_path_to_error::deserialize(ignoring).map_err(|error| {
-        let field = field_path(error.path());
-        Problem::new(field, error.into_inner().to_string())
-    })?;
-    json.end()
-        .map_err(|error| Problem::new(String::new(), error.to_string()))?;
-    Ok(Decoded {
-        report,
-        unknown_fields,
-    })
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let decoded = serde_ignored::deserialize(&mut json, &mut count_unknown)
+        .and_then(|report: Report| json.end().map(|()| report));
+    match decoded {
+        Ok(report) => Ok(Decoded {
+            report,
+            unknown_fields,
+        }),
+        // Errors are rare: only then decode again, tracking the path to name the field.
+        Err(_) => Err(locate_error(bytes)),
+    }
+}
+
+/// The first decode error of `bytes`, with the path where decoding stopped.
+fn locate_error(bytes: &[u8]) -> Problem {
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<Report, _> = serde_path_to_error::deserialize(&mut json);
+    match result.map(|_| json.end()) {
+        Err(error) => Problem::new(field_path(error.path()), error.into_inner().to_string()),
+        Ok(Err(error)) => Problem::new(String::new(), error.to_string()),
+        Ok(Ok(())) => Problem::new(String::new(), "the body is not a valid report"),
+    }
 }
 
 /// Renders a decode path the way validation names fields: `nodes[3].capacity[0].value`.

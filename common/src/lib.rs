@@ -11,7 +11,7 @@ pub mod sanitize;
 pub mod time;
 pub mod validate;
 
-pub use admit::{Admitted, admit};
+pub use admit::{Admitted, admit, canonical_cluster_id};
 pub use report::Report;
 pub use validate::{ClusterIdRule, Problem, Problems};
 

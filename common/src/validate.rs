@@ -60,6 +60,13 @@ impl Problems {
     fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(Problem::new(field, message));
     }
+
+    /// Records `problem`, naming the field only when there is one (paths are built lazily).
+    fn check(&mut self, problem: Option<String>, field: impl FnOnce() -> String) {
+        if let Some(message) = problem {
+            self.push(field(), message);
+        }
+    }
 }
 
 /// Checks a report against the format's limits; an `Err` lists every problem found.
@@ -70,11 +77,13 @@ pub fn validate(report: &Report, rule: ClusterIdRule) -> Result<(), Problems> {
     let mut problems = Problems::default();
     let p = &mut problems;
 
-    required_string(p, "version", &report.version);
-    string(p, "timestamp", &report.timestamp);
-    cluster_id(p, &report.cluster_id, rule);
+    p.check(required(&report.version), || "version".into());
+    p.check(optional(&report.timestamp), || "timestamp".into());
+    p.check(cluster_id_problem(&report.cluster_id, rule), || {
+        "clusterID".into()
+    });
     if let Some(master) = &report.master_version {
-        string(p, "masterVersion", master);
+        p.check(optional(master), || "masterVersion".into());
     }
 
     if report.nodes.len() > MAX_NODES {
@@ -87,8 +96,7 @@ pub fn validate(report: &Report, rule: ClusterIdRule) -> Result<(), Problems> {
         );
     } else {
         for (i, node) in report.nodes.iter().enumerate() {
-            let at = |field: &str| format!("nodes[{i}].{field}");
-            required_string(p, at("id"), &node.id);
+            p.check(required(&node.id), || format!("nodes[{i}].id"));
             for (name, value) in [
                 ("operatingSystem", &node.operating_system),
                 ("osImage", &node.os_image),
@@ -99,25 +107,25 @@ pub fn validate(report: &Report, rule: ClusterIdRule) -> Result<(), Problems> {
                 ("cloudProvider", &node.cloud_provider),
             ] {
                 if let Some(value) = value {
-                    string(p, at(name), value);
+                    p.check(optional(value), || format!("nodes[{i}].{name}"));
                 }
             }
             if node.capacity.len() > MAX_CAPACITY_ENTRIES {
                 p.push(
-                    at("capacity"),
+                    format!("nodes[{i}].capacity"),
                     format!(
                         "{} entries; at most {MAX_CAPACITY_ENTRIES} are accepted",
                         node.capacity.len()
                     ),
                 );
             } else {
-                for (j, resource) in node.capacity.iter().enumerate() {
-                    required_string(
-                        p,
-                        at(&format!("capacity[{j}].resource")),
-                        &resource.resource,
-                    );
-                    required_string(p, at(&format!("capacity[{j}].value")), &resource.value);
+                for (j, entry) in node.capacity.iter().enumerate() {
+                    p.check(required(&entry.resource), || {
+                        format!("nodes[{i}].capacity[{j}].resource")
+                    });
+                    p.check(required(&entry.value), || {
+                        format!("nodes[{i}].capacity[{j}].value")
+                    });
                 }
             }
             if p.0.len() > MAX_PROBLEMS {
@@ -137,10 +145,10 @@ pub fn validate(report: &Report, rule: ClusterIdRule) -> Result<(), Problems> {
     }
 
     if let Some(namespaces) = report.namespaces {
-        integer(p, "namespaces", namespaces);
+        p.check(integer_problem(namespaces), || "namespaces".into());
     }
     for (kind, stats) in report.objects.iter() {
-        object_stats(p, &format!("objects.{}", kind.as_str()), stats);
+        object_stats(p, kind.as_str(), stats);
     }
 
     if report.skipped.len() > MAX_SKIPPED {
@@ -153,8 +161,10 @@ pub fn validate(report: &Report, rule: ClusterIdRule) -> Result<(), Problems> {
         );
     } else {
         for (i, skipped) in report.skipped.iter().enumerate() {
-            required_string(p, format!("skipped[{i}].section"), &skipped.section);
-            required_string(p, format!("skipped[{i}].reason"), &skipped.reason);
+            p.check(required(&skipped.section), || {
+                format!("skipped[{i}].section")
+            });
+            p.check(required(&skipped.reason), || format!("skipped[{i}].reason"));
         }
     }
 
@@ -170,18 +180,18 @@ pub fn validate(report: &Report, rule: ClusterIdRule) -> Result<(), Problems> {
     }
 }
 
-fn cluster_id(p: &mut Problems, id: &str, rule: ClusterIdRule) {
+fn cluster_id_problem(id: &str, rule: ClusterIdRule) -> Option<String> {
     if id.is_empty() {
-        p.push("clusterID", "required");
-        return;
+        return Some("required".into());
     }
     match rule {
         ClusterIdRule::Uuid => match Uuid::try_parse(id) {
-            Ok(uuid) if uuid.is_nil() => p.push("clusterID", "must not be the nil UUID"),
-            Ok(_) => {}
-            Err(_) => p.push(
-                "clusterID",
-                "must be a UUID (e.g. the output of uuidgen); this collector does not accept other ids",
+            Ok(uuid) if uuid.is_nil() => Some("must not be the nil UUID".into()),
+            Ok(_) => None,
+            Err(_) => Some(
+                "must be a UUID (e.g. the output of uuidgen); this collector does not accept \
+                 other ids"
+                    .into(),
             ),
         },
         ClusterIdRule::Relaxed => {
@@ -189,21 +199,19 @@ fn cluster_id(p: &mut Problems, id: &str, rule: ClusterIdRule) {
                 && id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-            if !ok {
-                p.push(
-                    "clusterID",
-                    format!("must be 1-{MAX_RELAXED_CLUSTER_ID} characters of [A-Za-z0-9._-]"),
-                );
-            }
+            (!ok)
+                .then(|| format!("must be 1-{MAX_RELAXED_CLUSTER_ID} characters of [A-Za-z0-9._-]"))
         }
     }
 }
 
-fn object_stats(p: &mut Problems, at: &str, stats: &ObjectStats) {
-    integer(p, format!("{at}.total"), stats.total);
+fn object_stats(p: &mut Problems, kind: &str, stats: &ObjectStats) {
+    p.check(integer_problem(stats.total), || {
+        format!("objects.{kind}.total")
+    });
     if stats.per_namespace.len() != OBJECTS_PER_NAMESPACE_BUCKETS {
         p.push(
-            format!("{at}.perNamespace"),
+            format!("objects.{kind}.perNamespace"),
             format!(
                 "must have exactly {OBJECTS_PER_NAMESPACE_BUCKETS} buckets, has {}",
                 stats.per_namespace.len()
@@ -211,7 +219,9 @@ fn object_stats(p: &mut Problems, at: &str, stats: &ObjectStats) {
         );
     }
     for (i, count) in stats.per_namespace.iter().enumerate() {
-        integer(p, format!("{at}.perNamespace[{i}]"), *count);
+        p.check(integer_problem(*count), || {
+            format!("objects.{kind}.perNamespace[{i}]")
+        });
     }
     if let Some(age) = &stats.age_seconds {
         let fields = [
@@ -221,50 +231,57 @@ fn object_stats(p: &mut Problems, at: &str, stats: &ObjectStats) {
             ("max", age.max),
         ];
         for (name, value) in fields {
-            integer(p, format!("{at}.ageSeconds.{name}"), value);
+            p.check(integer_problem(value), || {
+                format!("objects.{kind}.ageSeconds.{name}")
+            });
         }
         if !fields.windows(2).all(|pair| pair[0].1 <= pair[1].1) {
             p.push(
-                format!("{at}.ageSeconds"),
+                format!("objects.{kind}.ageSeconds"),
                 "percentiles must not decrease: p50 <= p90 <= p99 <= max",
             );
         }
     }
 }
 
-fn integer(p: &mut Problems, field: impl Into<String>, value: i64) {
-    if !(0..=MAX_INTEGER).contains(&value) {
-        p.push(
-            field,
-            format!("{value} is out of range; integers must be between 0 and {MAX_INTEGER}"),
-        );
-    }
+fn integer_problem(value: i64) -> Option<String> {
+    (!(0..=MAX_INTEGER).contains(&value))
+        .then(|| format!("{value} is out of range; integers must be between 0 and {MAX_INTEGER}"))
 }
 
-fn required_string(p: &mut Problems, field: impl Into<String>, value: &str) {
-    let field = field.into();
+fn required(value: &str) -> Option<String> {
     if value.is_empty() {
-        p.push(field, "required");
+        Some("required".into())
     } else {
-        string(p, field, value);
+        optional(value)
     }
 }
 
-fn string(p: &mut Problems, field: impl Into<String>, value: &str) {
-    if let Some(message) = string_problem(value, MAX_STRING_CHARS) {
-        p.push(field, message);
-    }
+fn optional(value: &str) -> Option<String> {
+    string_problem(value, MAX_STRING_CHARS)
 }
 
 /// Why `value` is not a printable string of at most `max_chars` characters, if it is not.
 pub fn string_problem(value: &str, max_chars: usize) -> Option<String> {
-    if value.chars().count() > max_chars {
-        return Some(format!("longer than {max_chars} characters"));
+    // Plain ASCII, the common case, is checked byte by byte.
+    let (too_long, control) = if value.is_ascii() {
+        (
+            value.len() > max_chars,
+            value.bytes().any(|b| b < 0x20 || b == 0x7f),
+        )
+    } else {
+        (
+            value.chars().count() > max_chars,
+            value.chars().any(char::is_control),
+        )
+    };
+    if too_long {
+        Some(format!("longer than {max_chars} characters"))
+    } else if control {
+        Some("contains control characters".to_string())
+    } else {
+        None
     }
-    if value.chars().any(char::is_control) {
-        return Some("contains control characters".to_string());
-    }
-    None
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ fn spartakus_walkthrough_example_needs_the_relaxed_cluster_id_rule() {
     assert_eq!(err.problems()[0].field, "clusterID");
 
     let admitted = admit(&body, ClusterIdRule::Relaxed, NOW).unwrap();
-    assert_eq!(admitted.report.cluster_id, "1E679954-3666-4275-ACB2");
+    assert_eq!(admitted.report.cluster_id, "1e679954-3666-4275-acb2");
     assert_eq!(admitted.time.source, TimeSource::Received);
     let node = &admitted.report.nodes[0];
     assert_eq!(node.os_image.as_deref(), Some("docker-desktop"));
