@@ -8,6 +8,11 @@ use collector::Config;
 use collector::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the ingest path allocates many small strings per report, and glibc's allocator
+/// spent about a sixth of the handler's CPU time on them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));

@@ -48,7 +48,7 @@ pub struct OutcomeLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RouteLabels {
     /// Matched route, e.g. `/api/v1/clusters/{id}`; `unmatched` for 404s.
-    pub route: String,
+    pub route: &'static str,
     /// HTTP status code.
     pub status: u16,
 }
@@ -293,7 +293,7 @@ mod tests {
         metrics
             .request_duration
             .get_or_create(&RouteLabels {
-                route: "/api/v1".into(),
+                route: "/api/v1",
                 status: 204,
             })
             .observe(0.002);

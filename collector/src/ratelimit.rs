@@ -13,7 +13,7 @@ use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use lru::LruCache;
 
-/// Rate-limit state per cluster, keyed by a hash of the lowercased cluster id, holding at most
+/// Rate-limit state per cluster, keyed by a hash of the canonical cluster id, holding at most
 /// a fixed number of clusters. The least recently seen are forgotten (they start afresh), and
 /// housekeeping drops those whose state is back to a full burst.
 pub struct BoundedStateStore {
@@ -75,9 +75,10 @@ impl ClusterRateLimiter {
         }
     }
 
-    /// `Ok` when the cluster may send a report now; otherwise how long until it may.
+    /// `Ok` when the cluster may send a report now; otherwise how long until it may. Cluster ids
+    /// arrive in canonical (lowercase) form.
     pub fn check(&self, cluster_id: &str) -> Result<(), Duration> {
-        let key = self.hasher.hash_one(cluster_id.to_lowercase());
+        let key = self.hasher.hash_one(cluster_id);
         self.limiter
             .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
@@ -117,8 +118,7 @@ mod tests {
             wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
             "{wait:?}"
         );
-        // Ids are case-insensitive, and other clusters are unaffected.
-        assert!(limiter.check("CLUSTER-A").is_err());
+        // Other clusters are unaffected.
         assert!(limiter.check("cluster-b").is_ok());
     }
 

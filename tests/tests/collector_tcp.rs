@@ -72,7 +72,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
     assert_eq!(
         ids,
         [
-            "1E679954-3666-4275-ACB2",
+            "1e679954-3666-4275-acb2",
             "2f9c93d3-156c-47aa-8802-578ffca9b50e",
             "8e4a1f5c-6f0e-4b7d-9d6c-2a3b4c5d6e7f"
         ]

@@ -264,12 +264,30 @@ fn overloaded() -> Response {
     .into_response()
 }
 
+/// Every route of both routers, as the latency histogram labels them.
+const ROUTES: &[&str] = &[
+    "/api/v1",
+    "/healthz",
+    "/readyz",
+    "/version",
+    "/openapi.json",
+    "/metrics",
+    "/api/v1/clusters",
+    "/api/v1/clusters/{id}",
+    "/api/v1/clusters/{id}/reports",
+    "/api/v1/stats",
+];
+
 /// Records the latency of every request by route and status.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(path) => ROUTES
+            .iter()
+            .find(|route| **route == path.as_str())
+            .copied()
+            .unwrap_or("other"),
+        None => "unmatched",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     state

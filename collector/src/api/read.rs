@@ -9,11 +9,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::{ApiError, AppState, ErrorBody};
 use crate::store::{ClusterSummary, Stats, StoredReport};
-use common::Report;
+use common::{Report, canonical_cluster_id};
 
 /// Most items on one page.
 const MAX_PAGE: usize = 1000;
@@ -317,11 +316,6 @@ fn split_page<T, C>(
     } else {
         (items, None)
     }
-}
-
-/// UUID cluster ids are stored in canonical lowercase form; accept any spelling of them.
-fn canonical_cluster_id(id: &str) -> String {
-    Uuid::try_parse(id).map_or_else(|_| id.to_string(), |uuid| uuid.hyphenated().to_string())
 }
 
 fn rfc3339(unix_seconds: i64) -> String {

@@ -9,7 +9,6 @@ mod read;
 mod schema;
 mod writer;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +32,11 @@ pub const DB_FILE: &str = "collector.sqlite3";
 const MAX_GROUP: usize = 2048;
 /// Commands waiting for the writer before senders wait.
 const QUEUE_DEPTH: usize = 8192;
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Write-ahead log pages after which the writer checkpoints itself, should the checkpointer
+/// fall behind (64 MiB of 4 KiB pages).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 
 /// Settings of [`Store::open`].
 #[derive(Debug, Clone, Default)]
@@ -98,47 +102,52 @@ pub struct NodeGroup {
 
 impl From<Admitted> for NewReport {
     fn from(admitted: Admitted) -> Self {
-        let report = &admitted.report;
-        let mut groups: BTreeMap<[&str; 6], i64> = BTreeMap::new();
-        for node in &report.nodes {
-            let key = [
-                &node.operating_system,
-                &node.os_image,
-                &node.architecture,
-                &node.container_runtime_version,
-                &node.kubelet_version,
-                &node.cloud_provider,
-            ]
-            .map(|value| value.as_deref().unwrap_or_default());
-            *groups.entry(key).or_default() += 1;
-        }
-        let node_groups = groups
-            .into_iter()
-            .map(
-                |([os, image, arch, runtime, kubelet, cloud], nodes)| NodeGroup {
-                    operating_system: os.to_owned(),
-                    os_image: image.to_owned(),
-                    architecture: arch.to_owned(),
-                    container_runtime: runtime.to_owned(),
-                    kubelet_version: kubelet.to_owned(),
-                    cloud_provider: cloud.to_owned(),
-                    nodes,
-                },
-            )
-            .collect();
+        let report = admitted.report;
         NewReport {
             id: admitted.id,
-            cluster_id: report.cluster_id.clone(),
+            node_groups: node_groups(&report.nodes),
+            node_count: report.nodes.len() as i64,
+            cluster_id: report.cluster_id,
             report_time: admitted.time.seconds,
             time_source: admitted.time.source,
             received_at: admitted.received_at,
             content_sha256: admitted.content_sha256,
-            master_version: report.master_version.clone(),
-            node_count: report.nodes.len() as i64,
-            node_groups,
+            master_version: report.master_version,
             body: String::from_utf8(admitted.canonical).expect("serde_json writes UTF-8"),
         }
     }
+}
+
+/// Counts nodes by their reduced facts (most reports have one or a few distinct groups).
+fn node_groups(nodes: &[common::report::Node]) -> Vec<NodeGroup> {
+    let mut groups: Vec<(NodeGroup, [&Option<String>; 6])> = Vec::new();
+    for node in nodes {
+        let facts = [
+            &node.operating_system,
+            &node.os_image,
+            &node.architecture,
+            &node.container_runtime_version,
+            &node.kubelet_version,
+            &node.cloud_provider,
+        ];
+        match groups.iter_mut().find(|(_, known)| *known == facts) {
+            Some((group, _)) => group.nodes += 1,
+            None => {
+                let text = |value: &Option<String>| value.clone().unwrap_or_default();
+                let group = NodeGroup {
+                    operating_system: text(facts[0]),
+                    os_image: text(facts[1]),
+                    architecture: text(facts[2]),
+                    container_runtime: text(facts[3]),
+                    kubelet_version: text(facts[4]),
+                    cloud_provider: text(facts[5]),
+                    nodes: 1,
+                };
+                groups.push((group, facts));
+            }
+        }
+    }
+    groups.into_iter().map(|(group, _)| group).collect()
 }
 
 /// Work for the writer thread.
@@ -189,6 +198,7 @@ pub struct Store {
     shared: Arc<Shared>,
     db_path: PathBuf,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    checkpointer: Arc<Mutex<Option<Checkpointer>>>,
 }
 
 impl Store {
@@ -251,12 +261,14 @@ impl Store {
                 path: db_path.clone(),
                 reason: format!("cannot start the writer thread: {e}"),
             })?;
+        let checkpointer = spawn_checkpointer(&db_path).map_err(open_error)?;
         let store = Store {
             commands,
             reader: Arc::new(Mutex::new(reader)),
             shared,
             db_path,
             writer: Arc::new(Mutex::new(Some(writer))),
+            checkpointer: Arc::new(Mutex::new(Some(checkpointer))),
         };
         store.refresh_gauges();
         Ok(store)
@@ -377,8 +389,14 @@ impl Store {
         }
     }
 
-    /// Finishes queued work, stops the writer thread and waits for it.
+    /// Finishes queued work, stops the writer and checkpointer threads and waits for them.
     pub async fn close(&self) {
+        let checkpointer = self.checkpointer.lock().unwrap().take();
+        if let Some(Checkpointer { stop, thread }) = checkpointer {
+            stop.store(true, Ordering::SeqCst);
+            thread.thread().unpark();
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         let (reply, done) = oneshot::channel();
         if self.send(Command::Shutdown(reply)).await.is_ok() {
             let _ = done.await;
@@ -390,6 +408,38 @@ impl Store {
     }
 }
 
+/// Starts the thread that copies the write-ahead log into the database (a passive checkpoint,
+/// which never blocks the writer), so that neither the copy nor its fsync of the database file
+/// sits on the writer's commit path.
+fn spawn_checkpointer(db_path: &Path) -> rusqlite::Result<Checkpointer> {
+    let conn = Connection::open_with_flags(
+        db_path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("store-checkpointer".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                std::thread::park_timeout(CHECKPOINT_EVERY);
+                if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(%error, "checkpoint of the write-ahead log failed");
+                }
+            }
+        })
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(Checkpointer { stop, thread })
+}
+
+/// The checkpointer thread and its stop flag.
+struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
 /// Sets the writer's pragmas; returns the journal mode SQLite actually chose.
 fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<String> {
     let mode: String =
@@ -399,6 +449,7 @@ fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Resu
     conn.pragma_update(None, "cache_size", -32_000)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     if let Some(max_size) = options.max_size {
         let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;

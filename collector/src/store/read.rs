@@ -127,7 +127,15 @@ pub fn cluster_reports(
             report.timestamp = report_time.to_string();
             Ok(StoredReport {
                 seq: row.get(0)?,
-                id: row.get(1)?,
+                id: uuid::Uuid::from_slice(&row.get::<_, Vec<u8>>(1)?)
+                    .map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Blob,
+                            Box::new(e),
+                        )
+                    })?
+                    .to_string(),
                 report_time,
                 time_source: TimeSource::parse(&source).unwrap_or(TimeSource::Received),
                 received_at: row.get(4)?,

@@ -5,22 +5,24 @@ use rusqlite::Connection;
 /// Migrations, oldest first; migration `i` brings the schema to version `i + 1`. Append only:
 /// never edit one that has shipped.
 ///
-/// Layout: `reports` holds one row per accepted report (the sanitized canonical JSON in `body`,
-/// the report's time and the collector's receive time beside it); `seq` is the insertion order,
-/// which a per-sink delivery outbox (`deliveries(report_seq, sink, state, ...)`) can reference
-/// and fill in the same transaction that inserts the report. `report_nodes` counts each report's
-/// nodes by their reduced facts, so statistics need no JSON parsing. `clusters` keeps first/last
-/// seen and the latest report per cluster, maintained on every insert and prune.
+/// Layout, shaped so that storing a report touches few pages: `reports` holds one row per
+/// accepted report (the sanitized canonical JSON in `body`, its time and the receive time beside
+/// it), appended in `seq` order; `seq` is what a per-sink delivery outbox
+/// (`deliveries(report_seq, sink, state, ...)`) references and fills in the same transaction.
+/// One unique index on `(cluster_id, id)` serves both idempotency and a cluster's listing: a report
+/// id is derived from its (lowercase) cluster id, so the pair is unique exactly when the id is.
+/// `report_nodes` counts each report's nodes by their reduced facts, so statistics need no JSON
+/// parsing; `clusters` keeps first/last seen and the latest report per cluster.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE reports (
     seq            INTEGER PRIMARY KEY,
-    id             TEXT    NOT NULL UNIQUE,
     cluster_id     TEXT    NOT NULL,
+    id             BLOB    NOT NULL,
     report_time    INTEGER NOT NULL,
     time_source    TEXT    NOT NULL,
     received_at    INTEGER NOT NULL,
@@ -29,7 +31,7 @@ CREATE TABLE reports (
     node_count     INTEGER NOT NULL,
     body           TEXT    NOT NULL
 ) STRICT;
-CREATE INDEX reports_by_cluster ON reports (cluster_id, report_time);
+CREATE UNIQUE INDEX reports_by_cluster ON reports (cluster_id, id);
 CREATE INDEX reports_by_received ON reports (received_at);
 
 CREATE TABLE report_nodes (
@@ -53,8 +55,7 @@ CREATE TABLE clusters (
     latest_report_time    INTEGER NOT NULL,
     latest_master_version TEXT,
     latest_node_count     INTEGER NOT NULL
-) STRICT;
-CREATE INDEX clusters_by_last_seen ON clusters (last_seen);
+) STRICT, WITHOUT ROWID;
 "#];
 
 /// The schema version this build writes.

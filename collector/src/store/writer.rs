@@ -17,6 +17,7 @@ pub(super) fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = commands.blocking_recv() {
+        // Everything that arrived while the previous group was committing goes in this one.
         batch.push(first);
         while batch.len() < MAX_GROUP {
             match commands.try_recv() {
@@ -88,10 +89,11 @@ fn insert_all<'a>(
         let mut insert = tx.prepare_cached(
             "INSERT INTO reports (id, cluster_id, report_time, time_source, received_at, \
              content_sha256, master_version, node_count, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (cluster_id, id) DO NOTHING",
         )?;
-        let mut stored_hash =
-            tx.prepare_cached("SELECT content_sha256 FROM reports WHERE id = ?1")?;
+        let mut stored_hash = tx.prepare_cached(
+            "SELECT content_sha256 FROM reports WHERE cluster_id = ?1 AND id = ?2",
+        )?;
         let mut upsert_cluster = tx.prepare_cached(
             "INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
              latest_report_time, latest_master_version, latest_node_count) \
@@ -114,7 +116,7 @@ fn insert_all<'a>(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for report in reports {
-            let id = report.id.hyphenated().to_string();
+            let id = report.id.as_bytes().as_slice();
             let inserted = insert.execute(params![
                 id,
                 report.cluster_id,
@@ -127,7 +129,8 @@ fn insert_all<'a>(
                 report.body,
             ])?;
             if inserted == 0 {
-                let hash: Vec<u8> = stored_hash.query_row([&id], |row| row.get(0))?;
+                let hash: Vec<u8> =
+                    stored_hash.query_row(params![report.cluster_id, id], |row| row.get(0))?;
                 outcomes.push(if hash == report.content_sha256 {
                     InsertOutcome::Duplicate
                 } else {

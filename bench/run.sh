@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Collector benchmark: the release collector (embedded store, no sink, default limits) against a
+# do-nothing axum server in the same run, closed loop with 32 connections, then open loop at
+# half the collector's measured maximum for latency. The load generator shares the machine's
+# cores with the server under test. Prints JSON lines and a Markdown summary.
+#
+#   bench/run.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN="${1:-10}"
+CONNECTIONS=32
+cargo build --release --locked -p collector -p bench >&2
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_for_port() {
+    for _ in $(seq 1 200); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+target/release/noop-server --listen 127.0.0.1:18081 2>"$work/noop.log" &
+pids+=($!)
+target/release/collector --data-dir "$work/data" --listen 127.0.0.1:18080 \
+    --admin-listen 127.0.0.1:19090 2>"$work/collector.log" &
+pids+=($!)
+wait_for_port 18081
+wait_for_port 18080
+
+# load PORT LABEL DURATION CONNECTIONS [more loadgen flags]
+load() { target/release/loadgen --target "127.0.0.1:$1" --label "$2" --duration "$3" \
+    --connections "$4" "${@:5}"; }
+
+# Warm-up (connection setup, page cache, SQLite file growth), not reported.
+load 18080 warmup 2s "$CONNECTIONS" >/dev/null
+load 18081 warmup 2s "$CONNECTIONS" >/dev/null
+
+noop=$(load 18081 noop "${SECONDS_PER_RUN}s" "$CONNECTIONS")
+collector=$(load 18080 collector "${SECONDS_PER_RUN}s" "$CONNECTIONS")
+max=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["throughput"])' "$collector")
+half=$(python3 -c "print(round($max / 2))")
+latency=$(load 18080 collector-half-rate "${SECONDS_PER_RUN}s" 256 --rate "$half")
+stored=$(curl -s 127.0.0.1:19090/metrics | grep '^collector_reports_total{outcome="accepted"}' | awk '{print $2}')
+
+echo "$noop"; echo "$collector"; echo "$latency"
+python3 - "$noop" "$collector" "$latency" "$stored" <<'PY'
+import json, sys, os, platform, subprocess, datetime
+noop, coll, lat = (json.loads(a) for a in sys.argv[1:4])
+stored = sys.argv[4]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print()
+print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}; "
+      f"load generator on the same cores.")
+print()
+print("| run | mode | throughput (reports/s) | p50 ms | p99 ms | non-204 |")
+print("|---|---|---|---|---|---|")
+for r in (noop, coll, lat):
+    mode = "closed, 32 conns" if r["mode"] == "closed" else f"open, {r['offered_rate']:.0f}/s offered"
+    print(f"| {r['label']} | {mode} | {r['throughput']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} |")
+print()
+print(f"collector / no-op ceiling: {coll['throughput'] / noop['throughput']:.0%}; "
+      f"reports durably stored during the whole run: {stored}")
+PY
