@@ -45,14 +45,37 @@ noop=$(load 18081 noop "${SECONDS_PER_RUN}s" "$CONNECTIONS")
 collector=$(load 18080 collector "${SECONDS_PER_RUN}s" "$CONNECTIONS")
 max=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["throughput"])' "$collector")
 half=$(python3 -c "print(round($max / 2))")
-latency=$(load 18080 collector-half-rate "${SECONDS_PER_RUN}s" 256 --rate "$half")
+before=$(curl -s 127.0.0.1:19090/metrics)
+latency=$(load 18080 collector-half-rate "${SECONDS_PER_RUN}s" 64 --rate "$half" --threads 4)
+after=$(curl -s 127.0.0.1:19090/metrics)
+# The collector's own view of the same run: p99 of its request-duration histogram (bucket bound).
+server_p99=$(python3 - "$before" "$after" <<'PY'
+import re, sys
+def buckets(text):
+    pattern = r'collector_http_request_duration_seconds_bucket\{le="([^"]+)",route="/api/v1",status="204"\} (\d+)'
+    return {le: int(n) for le, n in re.findall(pattern, text)}
+b, a = buckets(sys.argv[1]), buckets(sys.argv[2])
+counts = sorted(((float(le), a[le] - b.get(le, 0)) for le in a), key=lambda x: x[0])
+total = counts[-1][1]
+print(next(f"{le * 1000:g}" for le, n in counts if n >= 0.99 * total))
+PY
+)
 stored=$(curl -s 127.0.0.1:19090/metrics | grep '^collector_reports_total{outcome="accepted"}' | awk '{print $2}')
 
+# The same closed loop with wrk, when installed, for comparison with numbers measured by wrk.
+wrk_noop="" wrk_collector=""
+if command -v wrk >/dev/null; then
+    wrk_rate() { wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s bench/post.lua "http://127.0.0.1:$1/api/v1" \
+        | awk '/Requests\/sec/ {print $2}'; }
+    wrk_noop=$(wrk_rate 18081)
+    wrk_collector=$(wrk_rate 18080)
+fi
+
 echo "$noop"; echo "$collector"; echo "$latency"
-python3 - "$noop" "$collector" "$latency" "$stored" <<'PY'
+python3 - "$noop" "$collector" "$latency" "$stored" "$wrk_noop" "$wrk_collector" "$server_p99" <<'PY'
 import json, sys, os, platform, subprocess, datetime
 noop, coll, lat = (json.loads(a) for a in sys.argv[1:4])
-stored = sys.argv[4]
+stored, wrk_noop, wrk_coll, server_p99 = sys.argv[4:8]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print()
 print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}; "
@@ -61,9 +84,14 @@ print()
 print("| run | mode | throughput (reports/s) | p50 ms | p99 ms | non-204 |")
 print("|---|---|---|---|---|---|")
 for r in (noop, coll, lat):
-    mode = "closed, 32 conns" if r["mode"] == "closed" else f"open, {r['offered_rate']:.0f}/s offered"
+    mode = "closed, 32 conns" if r["mode"] == "closed" else f"open, {r['offered_rate']:.0f}/s offered, 64 conns"
     print(f"| {r['label']} | {mode} | {r['throughput']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} |")
 print()
 print(f"collector / no-op ceiling: {coll['throughput'] / noop['throughput']:.0%}; "
-      f"reports durably stored during the whole run: {stored}")
+      f"reports durably stored during the whole run: {stored}; "
+      f"collector-side p99 of the open-loop run: <= {server_p99} ms")
+if wrk_noop and wrk_coll:
+    print()
+    print(f"wrk -t2 -c32 (bench/post.lua): no-op {float(wrk_noop):,.0f}/s, collector {float(wrk_coll):,.0f}/s "
+          f"({float(wrk_coll) / float(wrk_noop):.0%} of its no-op ceiling)")
 PY

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -126,9 +127,13 @@ pub async fn serve(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let tasks = maintenance::spawn(state.clone(), retention, stopped.clone());
-    let public_server = axum::serve(public, public_router(state.clone()))
+    // Small answers (a 204 is one short segment) go out at once, not held by Nagle's algorithm.
+    let no_delay = |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    };
+    let public_server = axum::serve(public.tap_io(no_delay), public_router(state.clone()))
         .with_graceful_shutdown(wait_for_stop(stopped.clone()));
-    let admin_server = axum::serve(admin, admin_router(state.clone()))
+    let admin_server = axum::serve(admin.tap_io(no_delay), admin_router(state.clone()))
         .with_graceful_shutdown(wait_for_stop(stopped.clone()));
     let mut servers = tokio::spawn(async move {
         tokio::try_join!(public_server.into_future(), admin_server.into_future())

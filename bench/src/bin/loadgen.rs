@@ -36,6 +36,9 @@ struct Args {
     /// Label printed with the result.
     #[arg(long, default_value = "run")]
     label: String,
+    /// Threads of the load generator (the open loop keeps its schedule better with more).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
 
 /// Tallies of one connection.
@@ -48,9 +51,16 @@ struct Tally {
 const README_REPORT: &str = include_str!("../../../common/tests/fixtures/spartakus-readme.json");
 const README_CLUSTER: &str = "2f9c93d3-156c-47aa-8802-578ffca9b50e";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let (before, after) = README_REPORT
         .split_once(README_CLUSTER)
         .context("the fixture names its cluster")?;
