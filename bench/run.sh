@@ -29,7 +29,8 @@ target/release/noop-server --listen 127.0.0.1:18081 2>"$work/noop.log" &
 pids+=($!)
 target/release/collector --data-dir "$work/data" --listen 127.0.0.1:18080 \
     --admin-listen 127.0.0.1:19090 2>"$work/collector.log" &
-pids+=($!)
+collector_pid=$!
+pids+=($collector_pid)
 wait_for_port 18081
 wait_for_port 18080
 
@@ -41,8 +42,14 @@ load() { target/release/loadgen --target "127.0.0.1:$1" --label "$2" --duration 
 load 18080 warmup 2s "$CONNECTIONS" >/dev/null
 load 18081 warmup 2s "$CONNECTIONS" >/dev/null
 
+# CPU ticks of each collector thread (name and utime+stime), to say where the time goes.
+thread_ticks() { for t in /proc/"$collector_pid"/task/*; do
+    echo "$(cat "$t/comm" | tr ' ' '_') $(awk '{print $14 + $15}' "$t/stat")"; done; }
+
 noop=$(load 18081 noop "${SECONDS_PER_RUN}s" "$CONNECTIONS")
+ticks_before=$(thread_ticks)
 collector=$(load 18080 collector "${SECONDS_PER_RUN}s" "$CONNECTIONS")
+ticks_after=$(thread_ticks)
 max=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["throughput"])' "$collector")
 half=$(python3 -c "print(round($max / 2))")
 before=$(curl -s 127.0.0.1:19090/metrics)
@@ -72,10 +79,19 @@ if command -v wrk >/dev/null; then
 fi
 
 echo "$noop"; echo "$collector"; echo "$latency"
-python3 - "$noop" "$collector" "$latency" "$stored" "$wrk_noop" "$wrk_collector" "$server_p99" <<'PY'
+python3 - "$noop" "$collector" "$latency" "$stored" "$wrk_noop" "$wrk_collector" "$server_p99" \
+    "$ticks_before" "$ticks_after" "$(getconf CLK_TCK)" <<'PY'
 import json, sys, os, platform, subprocess, datetime
+from collections import defaultdict
 noop, coll, lat = (json.loads(a) for a in sys.argv[1:4])
 stored, wrk_noop, wrk_coll, server_p99 = sys.argv[4:8]
+def by_thread(text):
+    ticks = defaultdict(int)
+    for line in text.splitlines():
+        name, n = line.rsplit(" ", 1)
+        ticks[name] += int(n)
+    return ticks
+before, after, hz = by_thread(sys.argv[8]), by_thread(sys.argv[9]), int(sys.argv[10])
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print()
 print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}; "
@@ -90,6 +106,15 @@ print()
 print(f"collector / no-op ceiling: {coll['throughput'] / noop['throughput']:.0%}; "
       f"reports durably stored during the whole run: {stored}; "
       f"collector-side p99 of the open-loop run: <= {server_p99} ms")
+print()
+print("collector CPU per stored report during the closed-loop run, by thread:")
+total = 0.0
+for name in sorted(after):
+    micros = (after[name] - before.get(name, 0)) / hz * 1e6 / coll["ok"]
+    total += micros
+    if micros >= 0.05:
+        print(f"- {name}: {micros:.1f} us")
+print(f"- all threads: {total:.1f} us")
 if wrk_noop and wrk_coll:
     print()
     print(f"wrk -t2 -c32 (bench/post.lua): no-op {float(wrk_noop):,.0f}/s, collector {float(wrk_coll):,.0f}/s "
