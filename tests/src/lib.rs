@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -46,13 +48,8 @@ impl Collector {
     /// Starts `binary` with `--data-dir data_dir`, ephemeral loopback ports, JSON logs and
     /// `args`, and waits until it listens.
     pub async fn start(binary: &Path, data_dir: &Path, args: &[&str]) -> Collector {
-        let mut command = Command::new(binary);
-        command
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .args(["--log-format", "json"])
-            .args(args);
+        let mut command = collector_command(binary, data_dir);
+        command.args(["--log-format", "json"]).args(args);
         Self::spawn(command).await.unwrap_or_else(|log| {
             panic!("the collector did not start; its log:\n{}", log.join("\n"))
         })
@@ -116,6 +113,60 @@ fn listening_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     }
     let address = |name: &str| fields.get(name)?.as_str()?.parse().ok();
     Some((address("public")?, address("admin")?))
+}
+
+/// Posts `report(cluster, timestamp)` for every item, `concurrency` at a time; returns the items
+/// answered 204, counting them in `acked` as they come (so a test can act mid-stream).
+pub async fn post_reports(
+    client: &reqwest::Client,
+    url: &str,
+    items: Vec<(String, i64)>,
+    concurrency: usize,
+    acked: Arc<AtomicUsize>,
+) -> Vec<(String, i64)> {
+    futures::stream::iter(items)
+        .map(|(cluster, timestamp)| async move {
+            let sent = client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(report(&cluster, timestamp).to_string())
+                .send()
+                .await;
+            let ok = matches!(sent, Ok(ref response) if response.status() == 204);
+            (cluster, timestamp, ok)
+        })
+        .buffer_unordered(concurrency)
+        .filter_map(|(cluster, timestamp, ok)| {
+            let acked = acked.clone();
+            async move {
+                ok.then(|| {
+                    acked.fetch_add(1, Ordering::SeqCst);
+                    (cluster, timestamp)
+                })
+            }
+        })
+        .collect()
+        .await
+}
+
+/// A collector command on `data` with ephemeral loopback ports.
+pub fn collector_command(program: &Path, data: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.arg("--data-dir").arg(data).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    command
+}
+
+/// Runs a collector that must refuse to start: exit code 1, no panic. Returns its standard error.
+pub async fn expect_startup_error(command: Command) -> String {
+    let (code, stderr) = run_to_end(command, Duration::from_secs(20)).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }
 
 /// Runs a prepared command to its end (at most `deadline`): exit code and standard error.

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::{Collector, binary, fixture, now, report};
-use futures::StreamExt;
+use e2e::{Collector, binary, fixture, now, post_reports};
 use serde_json::Value;
 
 async fn post(
@@ -128,37 +127,10 @@ async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
     let cluster = uuid::Uuid::new_v4().to_string();
     let start = now();
 
+    let items: Vec<(String, i64)> = (0..2000).map(|i| (cluster.clone(), start - i)).collect();
     let sender = {
-        let (client, url, acked, cluster) =
-            (client.clone(), url.clone(), acked.clone(), cluster.clone());
-        tokio::spawn(async move {
-            futures::stream::iter(0..2000i64)
-                .map(|i| {
-                    let (client, url, cluster) = (client.clone(), url.clone(), cluster.clone());
-                    async move {
-                        let body = report(&cluster, start - i).to_string();
-                        let sent = client
-                            .post(&url)
-                            .header("Content-Type", "application/json")
-                            .body(body)
-                            .send()
-                            .await;
-                        (i, sent.map(|r| r.status().as_u16()).ok())
-                    }
-                })
-                .buffer_unordered(32)
-                .filter_map(|(i, status)| {
-                    let acked = acked.clone();
-                    async move {
-                        (status == Some(204)).then(|| {
-                            acked.fetch_add(1, Ordering::SeqCst);
-                            i
-                        })
-                    }
-                })
-                .collect::<Vec<i64>>()
-                .await
-        })
+        let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
+        tokio::spawn(async move { post_reports(&client, &url, items, 32, acked).await })
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while acked.load(Ordering::SeqCst) < 200 {
@@ -181,7 +153,12 @@ async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
         .unwrap();
     assert!(status.success(), "exit status {status}");
     assert!(signalled.elapsed() < Duration::from_secs(10));
-    let acked_offsets = sender.await.unwrap();
+    let acked_offsets: Vec<i64> = sender
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, timestamp)| start - timestamp)
+        .collect();
     assert!(acked_offsets.len() >= 200);
     let log = collector.log.lock().unwrap().join("\n");
     assert!(log.contains("store closed"), "{log}");

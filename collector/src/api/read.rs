@@ -1,12 +1,12 @@
 //! The admin read API (the analog of CCX's aggregator): clusters, their reports, fleet
 //! statistics, and a cluster's erasure.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,6 +16,24 @@ use common::{Report, canonical_cluster_id};
 
 /// Most items on one page.
 const MAX_PAGE: usize = 1000;
+
+/// Query parameters whose rejection is a JSON 400 like every other error.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| ApiQuery(query))
+            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+    }
+}
 
 /// Paging of `GET /api/v1/clusters`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -105,30 +123,14 @@ pub struct StatsQuery {
 
 /// Fleet statistics from the latest report of each cluster seen in the window.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct StatsView {
     /// The window, as given.
     pub window: String,
     /// Start of the window (RFC 3339).
     pub since: String,
-    /// Clusters seen in the window.
-    pub clusters: i64,
-    /// Nodes in their latest reports.
-    pub nodes: i64,
-    /// Clusters by `masterVersion`.
-    pub master_versions: BTreeMap<String, i64>,
-    /// Nodes by `operatingSystem`.
-    pub operating_systems: BTreeMap<String, i64>,
-    /// Nodes by `osImage`.
-    pub os_images: BTreeMap<String, i64>,
-    /// Nodes by `architecture`.
-    pub architectures: BTreeMap<String, i64>,
-    /// Nodes by `containerRuntimeVersion`.
-    pub container_runtimes: BTreeMap<String, i64>,
-    /// Nodes by `kubeletVersion`.
-    pub kubelet_versions: BTreeMap<String, i64>,
-    /// Nodes by `cloudProvider`.
-    pub cloud_providers: BTreeMap<String, i64>,
+    /// The counts.
+    #[serde(flatten)]
+    pub stats: Stats,
 }
 
 /// The result of an erasure.
@@ -152,9 +154,8 @@ pub struct Erased {
     security((), ("admin_token" = [])))]
 pub async fn list_clusters(
     State(state): State<AppState>,
-    query: Result<Query<ClustersQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<ClustersQuery>,
 ) -> Result<Json<ClusterPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = page_size(query.limit)?;
     let clusters = state
         .store()
@@ -181,9 +182,8 @@ pub async fn list_clusters(
 pub async fn cluster_reports(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<ReportsQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<ReportsQuery>,
 ) -> Result<Json<ReportPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let limit = page_size(query.limit)?;
     let cluster_id = canonical_cluster_id(&id);
     let reports = state
@@ -243,9 +243,8 @@ pub async fn delete_cluster(
     security((), ("admin_token" = [])))]
 pub async fn stats(
     State(state): State<AppState>,
-    query: Result<Query<StatsQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<StatsQuery>,
 ) -> Result<Json<StatsView>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let window = query.window.unwrap_or_else(|| "30d".to_string());
     let duration = humantime::parse_duration(&window).map_err(|e| {
         ApiError::bad_request(format!(
@@ -264,17 +263,7 @@ pub async fn stats(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs() as i64;
-    let Stats {
-        clusters,
-        nodes,
-        master_versions,
-        operating_systems,
-        os_images,
-        architectures,
-        container_runtimes,
-        kubelet_versions,
-        cloud_providers,
-    } = state
+    let stats = state
         .store()
         .stats(since)
         .await
@@ -282,15 +271,7 @@ pub async fn stats(
     Ok(Json(StatsView {
         window,
         since: rfc3339(since),
-        clusters,
-        nodes,
-        master_versions,
-        operating_systems,
-        os_images,
-        architectures,
-        container_runtimes,
-        kubelet_versions,
-        cloud_providers,
+        stats,
     }))
 }
 

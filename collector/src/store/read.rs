@@ -41,7 +41,8 @@ pub struct StoredReport {
 }
 
 /// Fleet statistics from the latest report of each cluster seen in a window.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// Clusters seen.
     pub clusters: i64,
