@@ -157,6 +157,11 @@ async fn spartakus_report_is_stored_once_and_read_back() {
         "timestamp is the receive time"
     );
 
+    let scrape = call(&app.admin, get("/metrics")).await;
+    let text = scrape.json.as_str().unwrap();
+    assert!(text.contains("collector_store_reports 1\n"), "{text}");
+    assert!(!text.contains("collector_store_size_bytes 0\n"), "{text}");
+
     let clusters = call(&app.admin, get("/api/v1/clusters")).await;
     assert_eq!(clusters.json["clusters"][0]["clusterID"], CLUSTER);
     assert_eq!(clusters.json["clusters"][0]["latestNodeCount"], 2);

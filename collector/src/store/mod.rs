@@ -270,7 +270,7 @@ impl Store {
             writer: Arc::new(Mutex::new(Some(writer))),
             checkpointer: Arc::new(Mutex::new(Some(checkpointer))),
         };
-        store.refresh_gauges();
+        store.refresh_size_gauge();
         Ok(store)
     }
 
@@ -371,8 +371,15 @@ impl Store {
         .map_err(|e| Error::Unavailable(format!("the read task failed: {e}")))?
     }
 
-    /// Updates the size and report-count gauges.
-    pub fn refresh_gauges(&self) {
+    /// Updates the size and report-count gauges (the count off the async threads).
+    pub async fn refresh_gauges(&self) {
+        self.refresh_size_gauge();
+        if let Ok(count) = self.read(read::report_count).await {
+            self.shared.metrics.store_reports.set(count);
+        }
+    }
+
+    fn refresh_size_gauge(&self) {
         let size: u64 = ["", "-wal"]
             .iter()
             .filter_map(|suffix| {
@@ -382,11 +389,6 @@ impl Store {
             })
             .sum();
         self.shared.metrics.store_size.set(size as i64);
-        if let Ok(conn) = self.reader.try_lock()
-            && let Ok(count) = read::report_count(&conn)
-        {
-            self.shared.metrics.store_reports.set(count);
-        }
     }
 
     /// Finishes queued work, stops the writer and checkpointer threads and waits for them.
