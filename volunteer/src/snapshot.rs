@@ -1,0 +1,662 @@
+//! Reading the cluster: server version, nodes, namespaces and object counts, through paged
+//! lists (metadata only for objects), reduced to the report's vocabulary as they stream in.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::anonymize::{NodeIdHash, NodeIdKey, NodeIdentity, node_id};
+use common::report::{self, ObjectKind, Objects, Skipped};
+use common::sanitize;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use kube::Client;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectList};
+
+use crate::config::Config;
+
+/// How often a list whose continue token expired (410) is started again before the section is
+/// reported as skipped.
+const MAX_LIST_RESTARTS: u32 = 2;
+
+/// Where one counted kind of object is listed.
+#[derive(Debug, Clone, Copy)]
+pub struct KindSource {
+    /// The report's kind.
+    pub kind: ObjectKind,
+    /// API group (`""` for core).
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// Kind name.
+    pub kind_name: &'static str,
+    /// Resource (plural) name.
+    pub plural: &'static str,
+}
+
+/// Every kind the volunteer counts (Secrets only with `--count-secrets`).
+pub const KINDS: [KindSource; 11] = [
+    source(ObjectKind::Pods, "", "v1", "Pod", "pods"),
+    source(ObjectKind::Services, "", "v1", "Service", "services"),
+    source(
+        ObjectKind::Deployments,
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+    ),
+    source(
+        ObjectKind::StatefulSets,
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+    ),
+    source(
+        ObjectKind::DaemonSets,
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+    ),
+    source(ObjectKind::Jobs, "batch", "v1", "Job", "jobs"),
+    source(ObjectKind::CronJobs, "batch", "v1", "CronJob", "cronjobs"),
+    source(
+        ObjectKind::PersistentVolumeClaims,
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+    ),
+    source(ObjectKind::ConfigMaps, "", "v1", "ConfigMap", "configmaps"),
+    source(ObjectKind::Secrets, "", "v1", "Secret", "secrets"),
+    source(
+        ObjectKind::Ingresses,
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+    ),
+];
+
+const fn source(
+    kind: ObjectKind,
+    group: &'static str,
+    version: &'static str,
+    kind_name: &'static str,
+    plural: &'static str,
+) -> KindSource {
+    KindSource {
+        kind,
+        group,
+        version,
+        kind_name,
+        plural,
+    }
+}
+
+impl KindSource {
+    fn api_resource(&self) -> ApiResource {
+        let api_version = if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        };
+        ApiResource {
+            group: self.group.into(),
+            version: self.version.into(),
+            api_version,
+            kind: self.kind_name.into(),
+            plural: self.plural.into(),
+        }
+    }
+}
+
+/// True when these flags make the volunteer read the `kube-system` namespace (for the default
+/// cluster id or the node-id key).
+pub fn needs_kube_system(config: &Config) -> bool {
+    config.cluster_id.is_none() || config.node_id_key_file.is_none()
+}
+
+/// What a snapshot reads, from the flags.
+#[derive(Debug, Clone)]
+pub struct ReadSettings {
+    /// Objects per page.
+    pub page_size: u32,
+    /// Namespaces to count objects in; empty for all.
+    pub namespaces: Vec<String>,
+    /// Whether Secrets are counted.
+    pub count_secrets: bool,
+    /// Node-id algorithm.
+    pub node_id_hash: NodeIdHash,
+}
+
+impl From<&Config> for ReadSettings {
+    fn from(config: &Config) -> Self {
+        ReadSettings {
+            page_size: config.page_size,
+            namespaces: config.namespaces.clone(),
+            count_secrets: config.count_secrets,
+            node_id_hash: config.node_id_hash.into(),
+        }
+    }
+}
+
+/// What one snapshot found.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// API server version.
+    pub master_version: Option<String>,
+    /// Nodes, already reduced and hashed.
+    pub nodes: Vec<report::Node>,
+    /// Namespace count.
+    pub namespaces: Option<i64>,
+    /// Object statistics.
+    pub objects: Objects,
+    /// Sections that could not be read, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Counts requests made to the API server.
+#[derive(Debug, Default)]
+pub struct ApiCalls(AtomicU64);
+
+impl ApiCalls {
+    pub(crate) fn count(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests made so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a section could not be read, in the report's vocabulary.
+pub fn skip_reason(error: &kube::Error) -> &'static str {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "notFound",
+            410 => "expired",
+            408 | 504 => "timeout",
+            429 | 500..=599 => "unavailable",
+            _ => "error",
+        },
+        _ => "error",
+    }
+}
+
+fn skip(section: &str, error: &kube::Error) -> Skipped {
+    let reason = skip_reason(error);
+    tracing::warn!(section, reason, %error, "section skipped");
+    Skipped {
+        section: section.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads the whole cluster once. A section that cannot be read is named in `skipped`; the rest
+/// still comes back.
+pub async fn take(
+    client: &Client,
+    settings: &ReadSettings,
+    key: &NodeIdKey,
+    now: i64,
+    calls: &ApiCalls,
+) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+
+    calls.count();
+    match client.apiserver_version().await {
+        Ok(info) => snapshot.master_version = Some(info.git_version),
+        Err(error) => snapshot.skipped.push(skip("masterVersion", &error)),
+    }
+
+    match read_nodes(client, settings, key, calls).await {
+        Ok(nodes) => snapshot.nodes = nodes,
+        Err(error) => snapshot.skipped.push(skip("nodes", &error)),
+    }
+
+    let namespaces_in_scope = if settings.namespaces.is_empty() {
+        match count_namespaces(client, settings.page_size, calls).await {
+            Ok(count) => {
+                snapshot.namespaces = Some(count as i64);
+                Some(count)
+            }
+            Err(error) => {
+                snapshot.skipped.push(skip("namespaces", &error));
+                None
+            }
+        }
+    } else {
+        // Counting is restricted to the given namespaces; the cluster's total is not read.
+        snapshot.skipped.push(Skipped {
+            section: "namespaces".into(),
+            reason: "disabled".into(),
+        });
+        Some(settings.namespaces.len() as u64)
+    };
+
+    for source in &KINDS {
+        let section = format!("objects.{}", source.kind.as_str());
+        if source.kind == ObjectKind::Secrets && !settings.count_secrets {
+            snapshot.skipped.push(Skipped {
+                section,
+                reason: "disabled".into(),
+            });
+            continue;
+        }
+        match tally_kind(client, settings, source, now, calls).await {
+            Ok(tally) => snapshot
+                .objects
+                .set(source.kind, Some(tally.finish(namespaces_in_scope))),
+            Err(error) => snapshot.skipped.push(skip(&section, &error)),
+        }
+    }
+    snapshot
+}
+
+async fn read_nodes(
+    client: &Client,
+    settings: &ReadSettings,
+    key: &NodeIdKey,
+    calls: &ApiCalls,
+) -> kube::Result<Vec<report::Node>> {
+    let api: Api<Node> = Api::all(client.clone());
+    // Node objects are large (their status lists every image): smaller pages.
+    let page_size = settings.page_size.clamp(1, 100);
+    let mut nodes = Vec::new();
+    each_page(
+        page_size,
+        calls,
+        |params| {
+            let api = api.clone();
+            async move { api.list(&params).await }
+        },
+        |page| match page {
+            Page::Items(items) => nodes.extend(
+                items
+                    .iter()
+                    .map(|node| report_node(node, settings.node_id_hash, key)),
+            ),
+            Page::Restart => nodes.clear(),
+        },
+    )
+    .await?;
+    Ok(nodes)
+}
+
+/// One node as it enters the report: hashed id, every fact through the sanitizer.
+pub fn report_node(node: &Node, algorithm: NodeIdHash, key: &NodeIdKey) -> report::Node {
+    let info = node.status.as_ref().and_then(|s| s.node_info.as_ref());
+    let fact = |value: Option<&String>, rule: fn(&str) -> std::borrow::Cow<'_, str>| {
+        value
+            .filter(|v| !v.is_empty())
+            .map(|v| rule(v).into_owned())
+    };
+    let identity = NodeIdentity {
+        name: node.metadata.name.as_deref().unwrap_or_default(),
+        machine_id: info.map_or("", |i| i.machine_id.as_str()),
+        system_uuid: info.map_or("", |i| i.system_uuid.as_str()),
+    };
+    let capacity = node
+        .status
+        .as_ref()
+        .and_then(|s| s.capacity.as_ref())
+        .map(|capacity| {
+            capacity
+                .iter()
+                .filter(|(name, quantity)| {
+                    sanitize::is_allowed_resource(name) && sanitize::is_quantity(&quantity.0)
+                })
+                .map(|(name, quantity)| report::Resource {
+                    resource: name.clone(),
+                    value: quantity.0.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let provider_id = node
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.provider_id.as_deref())
+        .unwrap_or_default();
+    report::Node {
+        id: node_id(algorithm, key, identity),
+        operating_system: fact(
+            info.map(|i| &i.operating_system),
+            sanitize::operating_system,
+        ),
+        os_image: fact(info.map(|i| &i.os_image), sanitize::os_image),
+        kernel_version: fact(info.map(|i| &i.kernel_version), sanitize::kernel_version),
+        architecture: fact(info.map(|i| &i.architecture), sanitize::architecture),
+        container_runtime_version: fact(
+            info.map(|i| &i.container_runtime_version),
+            sanitize::container_runtime,
+        ),
+        kubelet_version: fact(info.map(|i| &i.kubelet_version), sanitize::version),
+        cloud_provider: Some(sanitize::cloud_provider_from_provider_id(provider_id).into_owned()),
+        capacity,
+    }
+}
+
+async fn count_namespaces(client: &Client, page_size: u32, calls: &ApiCalls) -> kube::Result<u64> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut count = 0u64;
+    each_page(
+        page_size,
+        calls,
+        |params| {
+            let api = api.clone();
+            async move { api.list_metadata(&params).await }
+        },
+        |page| match page {
+            Page::Items(items) => count += items.len() as u64,
+            Page::Restart => count = 0,
+        },
+    )
+    .await?;
+    Ok(count)
+}
+
+async fn tally_kind(
+    client: &Client,
+    settings: &ReadSettings,
+    source: &KindSource,
+    now: i64,
+    calls: &ApiCalls,
+) -> kube::Result<crate::tally::KindTally> {
+    let resource = source.api_resource();
+    let apis: Vec<Api<DynamicObject>> = if settings.namespaces.is_empty() {
+        vec![Api::all_with(client.clone(), &resource)]
+    } else {
+        settings
+            .namespaces
+            .iter()
+            .map(|namespace| Api::namespaced_with(client.clone(), namespace, &resource))
+            .collect()
+    };
+    let mut total = crate::tally::KindTally::default();
+    for api in apis {
+        let mut tally = crate::tally::KindTally::default();
+        each_page(
+            settings.page_size,
+            calls,
+            |params| {
+                let api = api.clone();
+                async move { api.list_metadata(&params).await }
+            },
+            |page| match page {
+                Page::Items(items) => {
+                    for item in items {
+                        let namespace = item.metadata.namespace.as_deref().unwrap_or_default();
+                        let created = item
+                            .metadata
+                            .creation_timestamp
+                            .as_ref()
+                            .map(|time| time.0.as_second());
+                        tally.add(namespace, created, now);
+                    }
+                }
+                Page::Restart => tally = crate::tally::KindTally::default(),
+            },
+        )
+        .await?;
+        total.merge(tally);
+    }
+    Ok(total)
+}
+
+/// What a paged list hands its consumer.
+enum Page<'a, T> {
+    /// The next page's items.
+    Items(&'a [T]),
+    /// The continue token expired: forget what was consumed, the list starts again.
+    Restart,
+}
+
+/// Lists page by page (`limit` + `continue`), handing each page to `consume`. When a continue
+/// token has expired (410), the consumer is told to restart and the list starts again, at most
+/// [`MAX_LIST_RESTARTS`] times.
+async fn each_page<T, F, Fut>(
+    page_size: u32,
+    calls: &ApiCalls,
+    fetch: F,
+    mut consume: impl FnMut(Page<'_, T>),
+) -> kube::Result<()>
+where
+    T: Clone,
+    F: Fn(ListParams) -> Fut,
+    Fut: Future<Output = kube::Result<ObjectList<T>>>,
+{
+    let mut restarts = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(page_size);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        calls.count();
+        match fetch(params).await {
+            Ok(page) => {
+                consume(Page::Items(&page.items));
+                match page.metadata.continue_.filter(|t| !t.is_empty()) {
+                    Some(next) => token = Some(next),
+                    None => return Ok(()),
+                }
+            }
+            Err(kube::Error::Api(status))
+                if status.code == 410 && token.is_some() && restarts < MAX_LIST_RESTARTS =>
+            {
+                restarts += 1;
+                tracing::info!(
+                    restarts,
+                    "list continue token expired; listing again from the start"
+                );
+                consume(Page::Restart);
+                token = None;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock_api::{self, Exchange, metadata_list, node_list, object_meta};
+    use serde_json::json;
+
+    const NOW: i64 = 1_763_737_200; // 2025-11-21T15:00:00Z
+
+    fn settings(page_size: u32) -> ReadSettings {
+        ReadSettings {
+            page_size,
+            namespaces: vec![],
+            count_secrets: false,
+            node_id_hash: NodeIdHash::Hmac,
+        }
+    }
+
+    fn key() -> NodeIdKey {
+        NodeIdKey::derive(b"test")
+    }
+
+    #[tokio::test]
+    async fn nodes_are_listed_page_by_page() {
+        let (client, verifier) = mock_api::client();
+        let server = verifier.run(vec![
+            Exchange::ok(
+                "/api/v1/nodes?&limit=2",
+                node_list(&["n1", "n2"], Some("t1")),
+            ),
+            Exchange::ok(
+                "/api/v1/nodes?&limit=2&continue=t1",
+                node_list(&["n3"], None),
+            ),
+        ]);
+        let calls = ApiCalls::default();
+        let nodes = read_nodes(&client, &settings(2), &key(), &calls)
+            .await
+            .unwrap();
+        server.await.unwrap();
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(calls.get(), 2);
+        let node = &nodes[0];
+        assert_eq!(node.os_image.as_deref(), Some("ubuntu 22.04"));
+        assert_eq!(node.kernel_version.as_deref(), Some("5.15.0-azure"));
+        assert_eq!(node.cloud_provider.as_deref(), Some("aws"));
+        assert_eq!(node.id.len(), 32);
+        assert_ne!(nodes[0].id, nodes[1].id);
+        let wire = serde_json::to_string(&nodes).unwrap();
+        for leaked in ["n1", "machine-", "uuid-", "i-n", "eu-west-1a"] {
+            assert!(!wire.contains(leaked), "{leaked} leaked: {wire}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_continue_token_restarts_the_list() {
+        let (client, verifier) = mock_api::client();
+        let page = |names: &[&str], token| {
+            let items: Vec<_> = names
+                .iter()
+                .map(|n| object_meta("team-a", n, "2025-11-20T15:00:00Z"))
+                .collect();
+            metadata_list(&items, token)
+        };
+        let server = verifier.run(vec![
+            Exchange::ok("/api/v1/pods?&limit=2", page(&["a", "b"], Some("old"))),
+            Exchange::status("/api/v1/pods?&limit=2&continue=old", 410, "Expired"),
+            Exchange::ok("/api/v1/pods?&limit=2", page(&["a", "b"], Some("new"))),
+            Exchange::ok("/api/v1/pods?&limit=2&continue=new", page(&["c"], None)),
+        ]);
+        let calls = ApiCalls::default();
+        let tally = tally_kind(&client, &settings(2), &KINDS[0], NOW, &calls)
+            .await
+            .unwrap();
+        server.await.unwrap();
+        let stats = tally.finish(Some(1));
+        assert_eq!(
+            stats.total, 3,
+            "the first, expired pass is not counted twice"
+        );
+        assert_eq!(stats.per_namespace[3], 1, "team-a holds 3 pods");
+        assert_eq!(stats.age_seconds.unwrap().max, 86_400);
+        assert_eq!(calls.get(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_list_that_keeps_expiring_is_skipped_as_expired() {
+        let (client, verifier) = mock_api::client();
+        let first = metadata_list(&[object_meta("a", "x", "2025-11-20T15:00:00Z")], Some("t"));
+        let mut scenario = Vec::new();
+        for _ in 0..=MAX_LIST_RESTARTS {
+            scenario.push(Exchange::ok("/api/v1/services?&limit=5", first.clone()));
+            scenario.push(Exchange::status(
+                "/api/v1/services?&limit=5&continue=t",
+                410,
+                "Expired",
+            ));
+        }
+        let server = verifier.run(scenario);
+        let error = tally_kind(&client, &settings(5), &KINDS[1], NOW, &ApiCalls::default())
+            .await
+            .unwrap_err();
+        server.await.unwrap();
+        assert_eq!(skip_reason(&error), "expired");
+    }
+
+    #[tokio::test]
+    async fn forbidden_and_missing_sections_are_skipped_and_the_rest_goes_out() {
+        let (client, verifier) = mock_api::client();
+        let empty = metadata_list(&[], None);
+        let pods = metadata_list(
+            &[
+                object_meta("team-a", "p1", "2025-11-21T14:00:00Z"),
+                object_meta("team-b", "p2", "2025-11-21T13:00:00Z"),
+            ],
+            None,
+        );
+        let namespaces = metadata_list(
+            &[
+                json!({"name": "team-a"}),
+                json!({"name": "team-b"}),
+                json!({"name": "empty"}),
+            ],
+            None,
+        );
+        let server = verifier.run(vec![
+            Exchange::ok(
+                "/version",
+                json!({"major": "1", "minor": "31", "gitVersion": "v1.31.2",
+                "gitCommit": "x", "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z",
+                "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"}),
+            ),
+            Exchange::status("/api/v1/nodes?&limit=10", 403, "Forbidden"),
+            Exchange::ok("/api/v1/namespaces?&limit=10", namespaces),
+            Exchange::ok("/api/v1/pods?&limit=10", pods),
+            Exchange::ok("/api/v1/services?&limit=10", empty.clone()),
+            Exchange::status("/apis/apps/v1/deployments?&limit=10", 403, "Forbidden"),
+            Exchange::ok("/apis/apps/v1/statefulsets?&limit=10", empty.clone()),
+            Exchange::ok("/apis/apps/v1/daemonsets?&limit=10", empty.clone()),
+            Exchange::ok("/apis/batch/v1/jobs?&limit=10", empty.clone()),
+            Exchange::ok("/apis/batch/v1/cronjobs?&limit=10", empty.clone()),
+            Exchange::ok("/api/v1/persistentvolumeclaims?&limit=10", empty.clone()),
+            Exchange::ok("/api/v1/configmaps?&limit=10", empty.clone()),
+            Exchange::status(
+                "/apis/networking.k8s.io/v1/ingresses?&limit=10",
+                404,
+                "NotFound",
+            ),
+        ]);
+        let snapshot = take(&client, &settings(10), &key(), NOW, &ApiCalls::default()).await;
+        server.await.unwrap();
+        assert_eq!(snapshot.master_version.as_deref(), Some("v1.31.2"));
+        assert_eq!(snapshot.namespaces, Some(3));
+        let skipped: Vec<(&str, &str)> = snapshot
+            .skipped
+            .iter()
+            .map(|s| (s.section.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                ("nodes", "forbidden"),
+                ("objects.deployments", "forbidden"),
+                ("objects.secrets", "disabled"),
+                ("objects.ingresses", "notFound"),
+            ]
+        );
+        let pods = snapshot.objects.pods.unwrap();
+        assert_eq!(pods.total, 2);
+        assert_eq!(pods.per_namespace[0], 1, "the empty namespace");
+        assert_eq!(pods.per_namespace[1], 2);
+        assert_eq!(pods.age_seconds.unwrap().max, 7200);
+        assert_eq!(snapshot.objects.services.unwrap().per_namespace[0], 3);
+        assert!(snapshot.objects.deployments.is_none());
+    }
+
+    #[tokio::test]
+    async fn namespaced_mode_counts_only_the_given_namespaces() {
+        let (client, verifier) = mock_api::client();
+        let one = metadata_list(&[object_meta("team-a", "cm", "2025-11-21T14:00:00Z")], None);
+        let none = metadata_list(&[], None);
+        let server = verifier.run(vec![
+            Exchange::ok("/api/v1/namespaces/team-a/configmaps?&limit=50", one),
+            Exchange::ok("/api/v1/namespaces/team-b/configmaps?&limit=50", none),
+        ]);
+        let mut settings = settings(50);
+        settings.namespaces = vec!["team-a".into(), "team-b".into()];
+        let configmaps = KINDS
+            .iter()
+            .find(|k| k.kind == ObjectKind::ConfigMaps)
+            .unwrap();
+        let tally = tally_kind(&client, &settings, configmaps, NOW, &ApiCalls::default())
+            .await
+            .unwrap();
+        server.await.unwrap();
+        let stats = tally.finish(Some(2));
+        assert_eq!(stats.total, 1);
+        assert_eq!(stats.per_namespace[0], 1);
+        assert_eq!(stats.per_namespace[1], 1);
+    }
+}
