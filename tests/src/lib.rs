@@ -1,5 +1,8 @@
 //! Helpers for end-to-end tests: find the built binaries, start a collector process on
-//! ephemeral ports and learn its addresses from its log, make reports.
+//! ephemeral ports and learn its addresses from its log, make reports; and the Kubernetes API
+//! server stand-in the volunteer is tested and benchmarked against.
+
+pub mod kube_standin;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
