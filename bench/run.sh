@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Collector benchmark: the release collector (embedded store, no sink, default limits) against a
-# do-nothing axum server in the same run, closed loop with 32 connections, then open loop at
-# half the collector's measured maximum for latency. The load generator shares the machine's
-# cores with the server under test. Prints JSON lines and a Markdown summary.
+# Benchmarks, printed as JSON lines and Markdown (see BENCHMARKS.md):
 #
-#   bench/run.sh [seconds per run, default 10]
+# collector: the release collector (embedded store, no sink, default limits) against a do-nothing
+#   axum server in the same run, closed loop with 32 connections, then open loop at half the
+#   collector's measured maximum for latency. The load generator shares the machine's cores
+#   with the server under test.
+# volunteer: the volunteer as shipped (the size-optimised `volunteer` profile) reading the
+#   Kubernetes API stand-in at several cluster sizes: peak RSS (GNU time), wall time, API requests.
+#
+#   bench/run.sh [seconds per collector run, default 10] [collector|volunteer|all, default all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN="${1:-10}"
+WHICH="${2:-all}"
 CONNECTIONS=32
+
+if [ "$WHICH" = volunteer ] || [ "$WHICH" = all ]; then
+    bench/volunteer.sh
+fi
+[ "$WHICH" = collector ] || [ "$WHICH" = all ] || exit 0
 cargo build --release --locked -p collector -p bench >&2
 
 work="$(mktemp -d)"

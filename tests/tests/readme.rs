@@ -1,19 +1,24 @@
-//! README.md stays true: its flag table matches the clap definitions and its metric table matches
-//! what the collector exports.
+//! README.md stays true: its flag tables match both binaries' clap definitions and its metric
+//! tables match what each exports.
 
 use std::collections::BTreeSet;
 
-use clap::CommandFactory;
-use collector::Config;
-use collector::metrics::{Metrics, RouteLabels};
+use clap::{Command, CommandFactory};
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
 }
 
-/// The cells of every README table row whose first cell starts with `prefix`.
-fn rows(readme: &str, prefix: &str) -> Vec<Vec<String>> {
-    readme
+/// The cells of the table rows under `heading` (up to the next heading) whose first cell starts
+/// with `prefix`.
+fn rows(heading: &str, prefix: &str) -> Vec<Vec<String>> {
+    let readme = readme();
+    let section = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    let section = section.split("\n#").next().unwrap();
+    section
         .lines()
         .filter(|line| line.starts_with(&format!("| `{prefix}")))
         .map(|line| {
@@ -25,14 +30,11 @@ fn rows(readme: &str, prefix: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-#[test]
-fn readme_lists_every_flag() {
-    let readme = readme();
-    let documented: Vec<(String, String, String)> = rows(&readme, "--")
+fn check_flags(heading: &str, command: Command) {
+    let documented: Vec<(String, String, String)> = rows(heading, "--")
         .into_iter()
         .map(|cells| (cells[0].clone(), cells[1].clone(), cells[2].clone()))
         .collect();
-    let command = Config::command();
     let mut defined = Vec::new();
     for arg in command.get_arguments() {
         let Some(long) = arg.get_long() else { continue };
@@ -52,10 +54,11 @@ fn readme_lists_every_flag() {
     assert_eq!(
         documented.iter().map(|d| &d.0).collect::<Vec<_>>(),
         defined.iter().map(|d| &d.0).collect::<Vec<_>>(),
-        "the README's flag table and `collector --help` list different flags"
+        "{heading}: the README's flag table and `--help` list different flags"
     );
     for ((flag, env, default), (_, defined_env, defined_default)) in documented.iter().zip(&defined)
     {
+        let env = if env == "none" { "" } else { env.as_str() };
         assert_eq!(env, defined_env, "{flag}: environment variable");
         match defined_default {
             Some(value) if value != "false" => assert_eq!(default, value, "{flag}: default"),
@@ -67,24 +70,9 @@ fn readme_lists_every_flag() {
     }
 }
 
-#[test]
-fn readme_lists_every_metric() {
-    let readme = readme();
-    let documented: BTreeSet<String> = rows(&readme, "collector_")
-        .into_iter()
-        .map(|cells| cells[0].clone())
-        .collect();
-    let metrics = Metrics::new();
-    metrics
-        .request_duration
-        .get_or_create(&RouteLabels {
-            route: "/api/v1",
-            status: 204,
-        })
-        .observe(0.001);
-    let exported: BTreeSet<String> = metrics
-        .encode()
-        .lines()
+/// Metric names as scraped: histogram series folded into their family name.
+fn exported(text: &str) -> BTreeSet<String> {
+    text.lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .map(|line| {
             let name = line.split(['{', ' ']).next().unwrap();
@@ -97,6 +85,47 @@ fn readme_lists_every_metric() {
                 .unwrap_or(name)
                 .to_string()
         })
-        .collect();
-    assert_eq!(documented, exported, "README metric table vs /metrics");
+        .collect()
+}
+
+fn documented_metrics(heading: &str, prefix: &str) -> BTreeSet<String> {
+    rows(heading, prefix)
+        .into_iter()
+        .map(|cells| cells[0].clone())
+        .collect()
+}
+
+#[test]
+fn readme_lists_every_collector_flag() {
+    check_flags("### Collector flags", collector::Config::command());
+}
+
+#[test]
+fn readme_lists_every_volunteer_flag() {
+    check_flags("### Volunteer flags", volunteer::Config::command());
+}
+
+#[test]
+fn readme_lists_every_collector_metric() {
+    let metrics = collector::metrics::Metrics::new();
+    metrics
+        .request_duration
+        .get_or_create(&collector::metrics::RouteLabels {
+            route: "/api/v1",
+            status: 204,
+        })
+        .observe(0.001);
+    assert_eq!(
+        documented_metrics("### Collector metrics", "collector_"),
+        exported(&metrics.encode())
+    );
+}
+
+#[test]
+fn readme_lists_every_volunteer_metric() {
+    let metrics = volunteer::metrics::Metrics::new();
+    assert_eq!(
+        documented_metrics("### Volunteer metrics", "volunteer_"),
+        exported(&metrics.encode())
+    );
 }
