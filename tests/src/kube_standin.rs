@@ -343,7 +343,12 @@ fn list(
                 }
                 "nodes" => json!({"metadata": node(epoch, index).metadata}),
                 "namespaces" => json!({"metadata": namespace_meta(epoch, index)}),
-                _ => json!({"metadata": object_meta(epoch, plural, index, namespaces)}),
+                _ if wants_metadata(headers) => {
+                    json!({"metadata": object_meta(epoch, plural, index, namespaces)})
+                }
+                // Full objects carry their payload, canaries included: reading them instead
+                // of metadata would be a privacy regression the canary test must catch.
+                _ => full_object(plural, object_meta(epoch, plural, index, namespaces), index),
             }
         })
         .collect();
@@ -471,6 +476,34 @@ fn object_meta(epoch: i64, plural: &str, index: usize, namespaces: usize) -> Obj
     // Ages from a minute to about a year, spread deterministically.
     meta.creation_timestamp = Some(time(epoch, 60 + (index as i64 * 7_919) % (365 * 86_400)));
     meta
+}
+
+/// A full object of a namespaced kind: metadata plus the kind's payload, with canaries.
+fn full_object(plural: &str, metadata: ObjectMeta, index: usize) -> Value {
+    let ip = format!("{CANARY_IP_PREFIX}{}", index % 250 + 1);
+    let image = format!("registry.{CANARY}.example/payments/api:{CANARY}-{index}");
+    match plural {
+        "configmaps" => json!({"metadata": metadata,
+            "data": {format!("{CANARY}.properties"): format!("db.password={CANARY}-config-secret")}}),
+        "secrets" => json!({"metadata": metadata, "type": "Opaque",
+            // base64("zqxcanary-secret-value")
+            "data": {"password": "enF4Y2FuYXJ5LXNlY3JldC12YWx1ZQ=="},
+            "stringData": {"token": format!("{CANARY}-secret-token")}}),
+        "pods" => json!({"metadata": metadata,
+            "spec": {"containers": [{"name": format!("{CANARY}-app"), "image": image,
+                "env": [{"name": "API_KEY", "value": format!("{CANARY}-api-key")}]}],
+                "nodeName": format!("ip-203-0-113-{index}.{CANARY}.corp.example")},
+            "status": {"podIP": ip, "hostIP": ip}}),
+        "services" => json!({"metadata": metadata,
+            "spec": {"clusterIP": ip, "externalName": format!("db.{CANARY}.example")}}),
+        "deployments" | "statefulsets" | "daemonsets" | "jobs" | "cronjobs" => {
+            json!({"metadata": metadata,
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+        }
+        "ingresses" => json!({"metadata": metadata,
+            "spec": {"rules": [{"host": format!("shop.{CANARY}.example")}]}}),
+        _ => json!({"metadata": metadata}),
+    }
 }
 
 /// A node with canaries in its name, addresses, machine ids, provider id, images and labels.

@@ -215,7 +215,9 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
     assert_eq!(reports[0]["timeSource"], "client");
     assert_no_canaries(&reports[0].to_string(), "the stored report");
 
-    // Periodic: two more reports within a few seconds, then a prompt, clean stop on SIGTERM.
+    // Periodic: two more reports within a few seconds, metrics that say so, then a prompt,
+    // clean stop on SIGTERM.
+    let metrics_address = free_address();
     let mut periodic = volunteer(
         &cluster.kubeconfig,
         &[
@@ -225,6 +227,8 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
             "2s",
             "--initial-delay-max",
             "0s",
+            "--metrics-listen",
+            &metrics_address,
         ],
     );
     periodic
@@ -251,14 +255,34 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pid = child.id().unwrap().to_string();
+    let health = client
+        .get(format!("http://{metrics_address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics_url = format!("http://{metrics_address}/metrics");
+    let metrics = client
+        .get(&metrics_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
+        metrics.contains("volunteer_consecutive_failures 0"),
+        "{metrics}"
     );
+    for zero in [
+        "volunteer_reports_total{outcome=\"delivered\"} 0",
+        "volunteer_api_requests_total 0",
+        "volunteer_last_success_timestamp_seconds 0",
+    ] {
+        assert!(!metrics.contains(zero), "{zero} in:\n{metrics}");
+    }
+
+    sigterm(&child);
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
         .await
         .expect("the volunteer stops promptly on SIGTERM")
@@ -267,12 +291,62 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
 }
 
 #[tokio::test]
+async fn sigterm_interrupts_a_backoff() {
+    let cluster = cluster(SIZE, Faults::default()).await;
+    let url = format!("http://{}", free_address());
+    let mut command = volunteer(
+        &cluster.kubeconfig,
+        &["--collector", &url, "--period", "0", "--retry-for", "10m"],
+    );
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    // Wait until the first attempt failed and a backoff began.
+    let stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+    let mut lines = tokio::io::AsyncBufReadExt::lines(stderr);
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the volunteer logs a failed delivery")
+            .unwrap()
+            .expect("the volunteer is still running");
+        if line.contains("delivery failed") {
+            break;
+        }
+    }
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("the volunteer stops promptly in a backoff")
+        .unwrap();
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    // A one-shot run stopped before delivering did not deliver.
+    assert_eq!(status.code(), Some(1));
+}
+
+/// A loopback address nothing listens on (just bound and released).
+fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
+fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
 async fn one_shot_exits_non_zero_when_the_report_cannot_be_delivered() {
     let cluster = cluster(SIZE, Faults::default()).await;
     // Nothing listens there: network errors are retried until --retry-for runs out.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = format!("http://{}", free_address());
     let started = Instant::now();
     let (code, _, stderr) = run(
         volunteer(
