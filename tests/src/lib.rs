@@ -190,6 +190,27 @@ pub async fn run_to_end(mut command: Command, deadline: Duration) -> (Option<i32
     )
 }
 
+/// GETs `url` and decodes its JSON body, failing the test on a non-2xx answer.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Sends SIGTERM to a child process.
+pub fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("the process is running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     SystemTime::now()

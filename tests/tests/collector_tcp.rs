@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::{Collector, binary, fixture, now, post_reports};
-use serde_json::Value;
+use e2e::{Collector, binary, fixture, get_json, now, post_reports, sigterm};
 
 async fn post(
     client: &reqwest::Client,
@@ -21,16 +20,6 @@ async fn post(
         .await
         .unwrap()
         .status()
-}
-
-async fn get_json(client: &reqwest::Client, url: String) -> Value {
-    let response = client.get(&url).send().await.unwrap();
-    assert!(
-        response.status().is_success(),
-        "{url}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
 }
 
 #[tokio::test]
@@ -61,7 +50,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
         204
     );
 
-    let clusters = get_json(&client, collector.admin_url("/api/v1/clusters")).await;
+    let clusters = get_json(&client, &collector.admin_url("/api/v1/clusters")).await;
     let ids: Vec<&str> = clusters["clusters"]
         .as_array()
         .unwrap()
@@ -78,7 +67,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
     );
     let readme = get_json(
         &client,
-        collector.admin_url("/api/v1/clusters/2f9c93d3-156c-47aa-8802-578ffca9b50e/reports"),
+        &collector.admin_url("/api/v1/clusters/2f9c93d3-156c-47aa-8802-578ffca9b50e/reports"),
     )
     .await;
     let reports = readme["reports"].as_array().unwrap();
@@ -88,7 +77,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
     assert_eq!(node["osImage"], "debian 7");
     assert_eq!(node["containerRuntimeVersion"], "docker://1.11.2");
 
-    let stats = get_json(&client, collector.admin_url("/api/v1/stats?window=1d")).await;
+    let stats = get_json(&client, &collector.admin_url("/api/v1/stats?window=1d")).await;
     assert_eq!(stats["clusters"], 3);
     assert_eq!(stats["nodes"], 4);
     assert_eq!(stats["osImages"]["debian 7"], 2);
@@ -111,7 +100,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
     );
 
     // The OpenAPI document is served for outside tools.
-    let document = get_json(&client, collector.public_url("/openapi.json")).await;
+    let document = get_json(&client, &collector.public_url("/openapi.json")).await;
     assert!(document["paths"]["/api/v1"]["post"].is_object());
 }
 
@@ -140,13 +129,8 @@ async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let pid = collector.child.id().unwrap();
     let signalled = Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    sigterm(&collector.child);
     let status = tokio::time::timeout(Duration::from_secs(10), collector.child.wait())
         .await
         .expect("the collector exits within 10 s of SIGTERM")
@@ -167,7 +151,7 @@ async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
     let restarted = Collector::start(&binary("collector"), &data, &[]).await;
     let page = get_json(
         &client,
-        restarted.admin_url(&format!("/api/v1/clusters/{cluster}/reports?limit=1000")),
+        &restarted.admin_url(&format!("/api/v1/clusters/{cluster}/reports?limit=1000")),
     )
     .await;
     let mut stored: Vec<i64> = Vec::new();
@@ -176,7 +160,7 @@ async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
     while let Some(before) = next {
         let page = get_json(
             &client,
-            restarted.admin_url(&format!(
+            &restarted.admin_url(&format!(
                 "/api/v1/clusters/{cluster}/reports?limit=1000&before={before}"
             )),
         )

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use e2e::kube_standin::{
     self, CANARY, CANARY_IP_PREFIX, ClusterSize, Faults, KUBE_SYSTEM_UID, StandIn,
 };
-use e2e::{Collector, binary, run_to_end};
+use e2e::{Collector, binary, get_json, run_to_end, sigterm};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -202,14 +202,7 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("report delivered"), "{stderr}");
-    let page: Value = client
-        .get(&reports_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = get_json(&client, &reports_url).await;
     let reports = page["reports"].as_array().unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0]["timeSource"], "client");
@@ -238,14 +231,7 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
     let mut child = periodic.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let page: Value = client
-            .get(&reports_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(&client, &reports_url).await;
         if page["reports"].as_array().unwrap().len() >= 3 {
             break;
         }
@@ -331,15 +317,6 @@ async fn sigterm_interrupts_a_backoff() {
 fn free_address() -> String {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     probe.local_addr().unwrap().to_string()
-}
-
-fn sigterm(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
 }
 
 #[tokio::test]
