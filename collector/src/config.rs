@@ -88,6 +88,21 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
+    /// TOML file of sinks to forward reports to (`[[sink]]` tables); without it, reports stay
+    /// in the embedded store only.
+    #[arg(long, env = "COLLECTOR_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Deliveries not confirmed by their sink within this long are dead-lettered (re-queue them
+    /// with `POST /api/v1/deliveries/requeue`).
+    #[arg(long, env = "COLLECTOR_MAX_DELIVERY_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub max_delivery_age: Duration,
+
+    /// BigQuery API base for every BigQuery sink, e.g. an emulator's
+    /// `http://127.0.0.1:9050/bigquery/v2` (no credentials are then needed).
+    #[arg(long, env = "COLLECTOR_BIGQUERY_ENDPOINT")]
+    pub bigquery_endpoint: Option<url::Url>,
+
     /// Log line format.
     #[arg(long, env = "COLLECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

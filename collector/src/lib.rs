@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod config;
+pub mod delivery;
 mod maintenance;
 pub mod metrics;
 pub mod ratelimit;
+pub mod sinks;
 pub mod store;
 
 use std::future::Future;
@@ -71,27 +73,49 @@ pub enum Error {
     /// A listener failed while serving.
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    /// The sink configuration cannot be used.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Result with the collector's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Opens the store the flags name and builds the handlers' state around it.
-pub fn open(config: &Config) -> Result<AppState> {
+/// Builds the sinks of the `--config` file (none without one).
+pub async fn load_sinks(config: &Config) -> Result<Vec<sinks::Configured>> {
+    match &config.config {
+        Some(path) => sinks::load(path, config.bigquery_endpoint.as_ref()).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Opens the store the flags name, queuing every stored report for `sinks`, and builds the
+/// handlers' state around it.
+pub fn open(config: &Config, sinks: &[sinks::Configured]) -> Result<AppState> {
     let metrics = Arc::new(metrics::Metrics::new());
+    let registrations = sinks
+        .iter()
+        .map(|sink| store::SinkRegistration {
+            name: sink.name.clone(),
+            kind: sink.kind.to_string(),
+        })
+        .collect();
     let store = store::Store::open(
         &config.data_dir,
         store::StoreOptions {
             max_size: config.max_store_size,
+            sinks: registrations,
         },
         metrics.clone(),
     )?;
-    AppState::new(config, store, metrics)
+    AppState::new(config, store, metrics, sinks.to_vec())
 }
 
-/// Opens the store, binds both listeners and serves until `shutdown` completes.
+/// Opens the store, starts the sinks' delivery, binds both listeners and serves until
+/// `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-    let state = open(&config)?;
+    let sinks = load_sinks(&config).await?;
+    let state = open(&config, &sinks)?;
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr)
             .await
@@ -107,9 +131,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         admin = %local(&admin, config.admin_listen),
         data_dir = %config.data_dir.display(),
         retention_days = config.retention.as_secs() / 86_400,
+        sinks = sinks.len(),
         "collector listening"
     );
-    serve(public, admin, state, config.retention, shutdown).await
+    let options = ServeOptions {
+        retention: config.retention,
+        delivery: delivery::DeliverySettings {
+            max_age: config.max_delivery_age,
+        },
+    };
+    serve(public, admin, state, options, shutdown).await
+}
+
+/// What [`serve`] runs besides the listeners.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Retention period of the store.
+    pub retention: Duration,
+    /// Settings of the sinks' delivery workers.
+    pub delivery: delivery::DeliverySettings,
 }
 
 /// Serves the public and admin routers on the given listeners until `shutdown` completes, then
@@ -119,14 +159,24 @@ pub async fn serve(
     public: TcpListener,
     admin: TcpListener,
     state: AppState,
-    retention: Duration,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let (stop, stopped) = watch::channel(false);
     let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let tasks = maintenance::spawn(state.clone(), retention, stopped.clone());
+    let mut tasks = maintenance::spawn(state.clone(), options.retention, stopped.clone());
+    tasks.extend(
+        delivery::start(
+            state.sinks(),
+            state.store(),
+            state.metrics_handle(),
+            options.delivery,
+            stopped.clone(),
+        )
+        .await?,
+    );
     // Small answers (a 204 is one short segment) go out at once, not held by Nagle's algorithm.
     let no_delay = |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);

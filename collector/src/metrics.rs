@@ -67,6 +67,38 @@ pub struct FieldLabels {
     pub field: &'static str,
 }
 
+/// Label set `{sink, type}` of the per-sink metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct SinkLabels {
+    /// Sink name.
+    pub sink: String,
+    /// Sink type.
+    pub r#type: &'static str,
+}
+
+/// What became of deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DeliveryOutcome {
+    /// The sink confirmed.
+    delivered,
+    /// Failed, queued again.
+    retried,
+    /// Dead-lettered.
+    dead,
+}
+
+/// Label set `{sink, type, outcome}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// Sink name.
+    pub sink: String,
+    /// Sink type.
+    pub r#type: &'static str,
+    /// Outcome.
+    pub outcome: DeliveryOutcome,
+}
+
 /// Label set of `collector_build_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
@@ -103,6 +135,22 @@ pub struct Metrics {
     pub reports_erased: Counter,
     /// `collector_rate_limiter_tracked_clusters`
     pub rate_limiter_tracked: Gauge,
+    /// `collector_deliveries_total{sink,type,outcome}`
+    pub deliveries: Family<DeliveryLabels, Counter>,
+    /// `collector_outbox_depth{sink,type}`: pending deliveries.
+    pub outbox_depth: Family<SinkLabels, Gauge>,
+    /// `collector_outbox_oldest_seconds{sink,type}`: age of the oldest pending delivery.
+    pub outbox_oldest: Family<SinkLabels, Gauge>,
+    /// `collector_outbox_dead{sink,type}`: dead-lettered deliveries.
+    pub outbox_dead: Family<SinkLabels, Gauge>,
+    /// `collector_sink_request_duration_seconds{sink,type}`
+    pub sink_request_duration: Family<SinkLabels, Histogram>,
+    /// `collector_sink_request_bytes{sink,type}`: body size of each request (batch fill).
+    pub sink_request_bytes: Family<SinkLabels, Histogram>,
+    /// `collector_sink_request_items{sink,type}`: deliveries in each request.
+    pub sink_request_items: Family<SinkLabels, Histogram>,
+    /// `collector_sink_up{sink,type}`: 1 when the startup healthcheck passed.
+    pub sink_up: Family<SinkLabels, Gauge>,
 }
 
 impl Metrics {
@@ -188,6 +236,63 @@ impl Metrics {
             "Cluster ids whose rate-limit state is held in memory",
             rate_limiter_tracked.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Deliveries to sinks by outcome (delivered, retried, dead)",
+            deliveries.clone(),
+        );
+        let outbox_depth = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "outbox_depth",
+            "Deliveries waiting for their sink",
+            outbox_depth.clone(),
+        );
+        let outbox_oldest = Family::<SinkLabels, Gauge>::default();
+        registry.register_with_unit(
+            "outbox_oldest",
+            "Age of the oldest delivery waiting for its sink",
+            Unit::Seconds,
+            outbox_oldest.clone(),
+        );
+        let outbox_dead = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "outbox_dead",
+            "Deliveries dead-lettered (see GET /api/v1/deliveries?state=dead)",
+            outbox_dead.clone(),
+        );
+        let sink_request_duration = Family::<SinkLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 16))) as fn() -> Histogram,
+        );
+        registry.register_with_unit(
+            "sink_request_duration",
+            "Time from a request to a sink to its answer",
+            Unit::Seconds,
+            sink_request_duration.clone(),
+        );
+        let sink_request_bytes = Family::<SinkLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(1024.0, 2.0, 14))) as fn() -> Histogram,
+        );
+        registry.register_with_unit(
+            "sink_request",
+            "Body size of each request to a sink (batch fill)",
+            Unit::Bytes,
+            sink_request_bytes.clone(),
+        );
+        let sink_request_items = Family::<SinkLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(1.0, 2.0, 13))) as fn() -> Histogram,
+        );
+        registry.register(
+            "sink_request_items",
+            "Deliveries carried by each request to a sink",
+            sink_request_items.clone(),
+        );
+        let sink_up = Family::<SinkLabels, Gauge>::default();
+        registry.register(
+            "sink_up",
+            "1 when the sink's startup healthcheck passed, 0 when it failed",
+            sink_up.clone(),
+        );
         registry.register(
             "build",
             "Version of this collector and of the report schema it writes",
@@ -236,6 +341,44 @@ impl Metrics {
             reports_pruned,
             reports_erased,
             rate_limiter_tracked,
+            deliveries,
+            outbox_depth,
+            outbox_oldest,
+            outbox_dead,
+            sink_request_duration,
+            sink_request_bytes,
+            sink_request_items,
+            sink_up,
+        }
+    }
+
+    /// Creates every per-sink series of `sink`, so that dashboards see zeros, not gaps.
+    pub fn init_sink(&self, sink: &SinkLabels) {
+        for gauge in [
+            &self.outbox_depth,
+            &self.outbox_oldest,
+            &self.outbox_dead,
+            &self.sink_up,
+        ] {
+            let _ = gauge.get_or_create(sink);
+        }
+        for histogram in [
+            &self.sink_request_duration,
+            &self.sink_request_bytes,
+            &self.sink_request_items,
+        ] {
+            let _ = histogram.get_or_create(sink);
+        }
+        for outcome in [
+            DeliveryOutcome::delivered,
+            DeliveryOutcome::retried,
+            DeliveryOutcome::dead,
+        ] {
+            let _ = self.deliveries.get_or_create(&DeliveryLabels {
+                sink: sink.sink.clone(),
+                r#type: sink.r#type,
+                outcome,
+            });
         }
     }
 

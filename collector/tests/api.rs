@@ -27,7 +27,7 @@ fn app(flags: &[&str]) -> App {
     let mut argv = vec!["collector", "--data-dir", data_dir.to_str().unwrap()];
     argv.extend_from_slice(flags);
     let config = Config::parse_from(argv);
-    let state = collector::open(&config).unwrap();
+    let state = collector::open(&config, &[]).unwrap();
     App {
         public: public_router(state.clone()),
         admin: admin_router(state.clone()),

@@ -70,18 +70,21 @@ fn check_flags(heading: &str, command: Command) {
     }
 }
 
-/// Metric names as scraped: histogram series folded into their family name.
+/// Metric names as scraped: histogram series (`_bucket`, `_sum`, `_count`) folded into their
+/// family name.
 fn exported(text: &str) -> BTreeSet<String> {
+    let histograms: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" histogram"))
+        .collect();
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.is_empty())
         .map(|line| {
             let name = line.split(['{', ' ']).next().unwrap();
             ["_bucket", "_sum", "_count"]
                 .iter()
-                .find_map(|suffix| {
-                    name.strip_suffix(suffix)
-                        .filter(|n| n.ends_with("_seconds") || n.ends_with("_size"))
-                })
+                .find_map(|suffix| name.strip_suffix(suffix).filter(|n| histograms.contains(n)))
                 .unwrap_or(name)
                 .to_string()
         })
@@ -115,6 +118,10 @@ fn readme_lists_every_collector_metric() {
             status: 204,
         })
         .observe(0.001);
+    metrics.init_sink(&collector::metrics::SinkLabels {
+        sink: "audit".into(),
+        r#type: "jsonl",
+    });
     assert_eq!(
         documented_metrics("### Collector metrics", "collector_"),
         exported(&metrics.encode())

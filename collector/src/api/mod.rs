@@ -54,6 +54,7 @@ pub struct ApiSettings {
 struct Inner {
     store: Store,
     metrics: Arc<Metrics>,
+    sinks: Vec<crate::sinks::Configured>,
     limiter: Option<ClusterRateLimiter>,
     settings: ApiSettings,
     ingest_token: Option<Secret>,
@@ -66,8 +67,14 @@ struct Inner {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// Builds the state from the flags (reading token files) around an open store.
-    pub fn new(config: &Config, store: Store, metrics: Arc<Metrics>) -> Result<Self> {
+    /// Builds the state from the flags (reading token files) around an open store and the
+    /// configured sinks.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Arc<Metrics>,
+        sinks: Vec<crate::sinks::Configured>,
+    ) -> Result<Self> {
         let read_secret =
             |path: &Option<std::path::PathBuf>| path.as_deref().map(Secret::from_file).transpose();
         let limiter = std::num::NonZeroU32::new(config.rate_limit_per_hour).map(|per_hour| {
@@ -93,6 +100,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             store,
             metrics,
+            sinks,
             limiter,
             settings,
             ingest_token: read_secret(&config.ingest_token_file)?,
@@ -109,6 +117,16 @@ impl AppState {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The metrics, shared.
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
+    }
+
+    /// The configured sinks.
+    pub fn sinks(&self) -> &[crate::sinks::Configured] {
+        &self.0.sinks
     }
 
     /// The per-cluster rate limiter, unless rate limiting is off.
@@ -198,6 +216,8 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read::cluster_reports))
         .routes(routes!(read::delete_cluster))
         .routes(routes!(read::stats))
+        .routes(routes!(read::deliveries))
+        .routes(routes!(read::requeue))
 }
 
 fn metrics_routes() -> OpenApiRouter<AppState> {
@@ -276,6 +296,8 @@ const ROUTES: &[&str] = &[
     "/api/v1/clusters/{id}",
     "/api/v1/clusters/{id}/reports",
     "/api/v1/stats",
+    "/api/v1/deliveries",
+    "/api/v1/deliveries/requeue",
 ];
 
 /// Records the latency of every request by route and status.

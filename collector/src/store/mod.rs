@@ -5,6 +5,7 @@
 //! fsynced before the commit returns, and a request is answered 204 only after the commit that
 //! holds its report returned. Many concurrent reports share one transaction (and one fsync).
 
+pub mod outbox;
 mod read;
 mod schema;
 mod writer;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::metrics::Metrics;
 use crate::{Error, Result};
 
+pub use outbox::{DeliveryRow, OutboxItem, OutboxStats, OutboxUpdate, SinkRegistration};
 pub use read::{ClusterSummary, Stats, StoredReport};
 pub use schema::SCHEMA_VERSION;
 
@@ -43,6 +45,8 @@ const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 pub struct StoreOptions {
     /// Largest database size in bytes; writes past it fail as if the disk were full.
     pub max_size: Option<u64>,
+    /// Sinks every stored report is queued for.
+    pub sinks: Vec<SinkRegistration>,
 }
 
 /// What storing one report did.
@@ -160,6 +164,13 @@ enum Command {
         reply: oneshot::Sender<Result<u64>>,
     },
     Probe(oneshot::Sender<Result<()>>),
+    Outbox(Box<OutboxUpdate>, oneshot::Sender<Result<()>>),
+    Requeue {
+        sink: String,
+        dead_only: bool,
+        since: i64,
+        reply: oneshot::Sender<Result<u64>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -168,6 +179,10 @@ struct Shared {
     available: AtomicBool,
     last_error: Mutex<Option<String>>,
     metrics: Arc<Metrics>,
+    /// Names of the sinks every stored report is queued for.
+    sinks: Vec<String>,
+    /// Woken after every commit that stored a new report (delivery workers wait on it).
+    stored: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -235,6 +250,7 @@ impl Store {
         })?;
         // Prove now that the store takes writes, rather than at the first report.
         writer::probe(&mut conn).map_err(open_error)?;
+        writer::register_sinks(&mut conn, &options.sinks).map_err(open_error)?;
 
         let reader = Connection::open_with_flags(
             &db_path,
@@ -250,6 +266,8 @@ impl Store {
             available: AtomicBool::new(true),
             last_error: Mutex::new(None),
             metrics,
+            sinks: options.sinks.iter().map(|sink| sink.name.clone()).collect(),
+            stored: tokio::sync::Notify::new(),
         });
         shared.metrics.store_available.set(1);
         let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
@@ -306,6 +324,57 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Probe(reply)).await?;
         answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Records what a sink's worker learned about its deliveries.
+    pub async fn update_outbox(&self, update: OutboxUpdate) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Outbox(Box::new(update), reply)).await?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Re-queues `sink`'s dead deliveries (`dead_only`), or every report received since `since`
+    /// (a backfill); returns how many deliveries are pending again.
+    pub async fn requeue(&self, sink: &str, dead_only: bool, since: i64) -> Result<u64> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Requeue {
+            sink: sink.to_owned(),
+            dead_only,
+            since,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Waits until a new report is stored, or `timeout` passes.
+    pub async fn wait_for_reports(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.shared.stored.notified()).await;
+    }
+
+    /// A read connection of its own, for one sink's delivery worker.
+    pub fn outbox_reader(&self) -> Result<OutboxReader> {
+        let conn = Connection::open_with_flags(
+            &self.db_path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(5))
+                .map(|()| c)
+        })?;
+        Ok(OutboxReader(Arc::new(Mutex::new(conn))))
+    }
+
+    /// Deliveries for the read API, in (sink, report) order after `after`.
+    pub async fn deliveries(
+        &self,
+        state: Option<String>,
+        sink: Option<String>,
+        after: Option<(String, i64)>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>> {
+        self.read(move |conn| outbox::list(conn, state.as_deref(), sink.as_deref(), after, limit))
+            .await
     }
 
     async fn send(&self, command: Command) -> Result<()> {
@@ -407,6 +476,36 @@ impl Store {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+    }
+}
+
+/// A sink worker's own read connection to the outbox.
+#[derive(Clone)]
+pub struct OutboxReader(Arc<Mutex<Connection>>);
+
+impl OutboxReader {
+    /// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first.
+    pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        let sink = sink.to_owned();
+        self.run(move |conn| outbox::pending(conn, &sink, now, limit))
+            .await
+    }
+
+    /// Counts of `sink`'s outbox.
+    pub async fn stats(&self, sink: &str) -> Result<OutboxStats> {
+        let sink = sink.to_owned();
+        self.run(move |conn| outbox::stats(conn, &sink)).await
+    }
+
+    async fn run<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = self.0.clone();
+        tokio::task::spawn_blocking(move || query(&conn.lock().unwrap()).map_err(Error::Query))
+            .await
+            .map_err(|e| Error::Unavailable(format!("the read task failed: {e}")))?
     }
 }
 

@@ -13,7 +13,8 @@ use rusqlite::Connection;
 /// id is derived from its (lowercase) cluster id, so the pair is unique exactly when the id is.
 /// `report_nodes` counts each report's nodes by their reduced facts, so statistics need no JSON
 /// parsing; `clusters` keeps first/last seen and the latest report per cluster.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -56,7 +57,30 @@ CREATE TABLE clusters (
     latest_master_version TEXT,
     latest_node_count     INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-"#];
+"#,
+    // 2: the per-sink delivery outbox. A row per (sink, report) is written in the transaction that
+    // stores the report; it is deleted once the sink confirmed, or set `dead` with the reason.
+    r#"
+CREATE TABLE sinks (
+    name     TEXT PRIMARY KEY,
+    type     TEXT    NOT NULL,
+    added_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE deliveries (
+    sink            TEXT    NOT NULL,
+    report_seq      INTEGER NOT NULL,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    last_error      TEXT,
+    PRIMARY KEY (sink, report_seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX deliveries_by_state ON deliveries (sink, state, report_seq);
+CREATE INDEX deliveries_by_report ON deliveries (report_seq);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -6,7 +6,7 @@ use std::time::Instant;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-use super::{Command, InsertOutcome, MAX_GROUP, NewReport, Shared};
+use super::{Command, InsertOutcome, MAX_GROUP, NewReport, Shared, SinkRegistration, outbox};
 use crate::{Error, Result};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
@@ -56,7 +56,11 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert
         return;
     }
     let started = Instant::now();
-    let result = insert_all(conn, group.iter().map(|(report, _)| report.as_ref()));
+    let result = insert_all(
+        conn,
+        &shared.sinks,
+        group.iter().map(|(report, _)| report.as_ref()),
+    );
     match result {
         Ok(outcomes) => {
             shared
@@ -65,6 +69,9 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert
                 .observe(started.elapsed().as_secs_f64());
             shared.metrics.commit_group_size.observe(group.len() as f64);
             shared.mark_available();
+            if outcomes.contains(&InsertOutcome::Stored) {
+                shared.stored.notify_waiters();
+            }
             for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
@@ -81,6 +88,7 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert
 
 fn insert_all<'a>(
     conn: &mut Connection,
+    sinks: &[String],
     reports: impl Iterator<Item = &'a NewReport>,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -159,11 +167,29 @@ fn insert_all<'a>(
                     group.nodes,
                 ])?;
             }
+            outbox::enqueue(&tx, seq, sinks, report.received_at)?;
             outcomes.push(InsertOutcome::Stored);
         }
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// Records the configured sinks in the store (at startup).
+pub(super) fn register_sinks(
+    conn: &mut Connection,
+    sinks: &[SinkRegistration],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    outbox::register(&tx, sinks, unix_now())?;
+    tx.commit()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
@@ -182,6 +208,21 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
         }
         Command::Probe(reply) => {
             let _ = reply.send(track(shared, probe(conn)));
+        }
+        Command::Outbox(update, reply) => {
+            let _ = reply.send(track(shared, outbox::apply(conn, &update)));
+        }
+        Command::Requeue {
+            sink,
+            dead_only,
+            since,
+            reply,
+        } => {
+            let result = outbox::requeue(conn, &sink, dead_only, since, unix_now());
+            if matches!(result, Ok(n) if n > 0) {
+                shared.stored.notify_waiters();
+            }
+            let _ = reply.send(track(shared, result));
         }
         Command::Insert(..) | Command::Shutdown(_) => unreachable!("handled by the caller"),
     }
@@ -204,10 +245,7 @@ fn track<T>(shared: &Shared, result: rusqlite::Result<T>) -> Result<T> {
 
 /// A small write that proves the store takes writes.
 pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = unix_now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('last_write_check', ?1) \
@@ -219,11 +257,15 @@ pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
 
 fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "DELETE FROM report_nodes WHERE report_seq IN \
-         (SELECT seq FROM reports WHERE cluster_id = ?1)",
-        [cluster_id],
-    )?;
+    for table in ["report_nodes", "deliveries"] {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE report_seq IN \
+                 (SELECT seq FROM reports WHERE cluster_id = ?1)"
+            ),
+            [cluster_id],
+        )?;
+    }
     let deleted = tx.execute("DELETE FROM reports WHERE cluster_id = ?1", [cluster_id])?;
     tx.execute("DELETE FROM clusters WHERE cluster_id = ?1", [cluster_id])?;
     tx.commit()?;
@@ -234,10 +276,12 @@ fn prune(conn: &mut Connection, received_before: i64, limit: usize) -> rusqlite:
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let limit = limit as i64;
     let victims = "SELECT seq FROM reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2";
-    tx.execute(
-        &format!("DELETE FROM report_nodes WHERE report_seq IN ({victims})"),
-        params![received_before, limit],
-    )?;
+    for table in ["report_nodes", "deliveries"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE report_seq IN ({victims})"),
+            params![received_before, limit],
+        )?;
+    }
     let deleted = tx.execute(
         &format!("DELETE FROM reports WHERE seq IN ({victims})"),
         params![received_before, limit],

@@ -1,0 +1,286 @@
+//! The delivery engine: one worker per sink reads its outbox in order, hands batches to the sink,
+//! and records what the sink confirmed. A sink that is down only slows its own worker.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::metrics::{DeliveryLabels, DeliveryOutcome, Metrics, SinkLabels};
+use crate::sinks::{Configured, ItemOutcome, backoff};
+use crate::store::{OutboxReader, OutboxUpdate, Store};
+
+/// How often a worker refreshes its outbox gauges when idle.
+const GAUGES_EVERY: Duration = Duration::from_secs(5);
+/// Longest idle wait before a worker looks at its outbox again.
+const IDLE_WAIT: Duration = Duration::from_secs(5);
+
+/// Settings of the delivery engine.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliverySettings {
+    /// Deliveries older than this are dead-lettered instead of tried again.
+    pub max_age: Duration,
+}
+
+/// Runs the startup healthcheck of every sink (logged and exported), then starts one worker
+/// per sink; the workers end when `stopped` turns true.
+pub async fn start(
+    sinks: &[Configured],
+    store: &Store,
+    metrics: Arc<Metrics>,
+    settings: DeliverySettings,
+    stopped: watch::Receiver<bool>,
+) -> crate::Result<Vec<JoinHandle<()>>> {
+    let mut workers = Vec::new();
+    for configured in sinks {
+        let labels = SinkLabels {
+            sink: configured.name.clone(),
+            r#type: configured.kind,
+        };
+        // Every per-sink series exists from the start, so that dashboards see zeros, not gaps.
+        for gauge in [
+            &metrics.outbox_depth,
+            &metrics.outbox_oldest,
+            &metrics.outbox_dead,
+        ] {
+            let _ = gauge.get_or_create(&labels);
+        }
+        for outcome in [
+            DeliveryOutcome::delivered,
+            DeliveryOutcome::retried,
+            DeliveryOutcome::dead,
+        ] {
+            let _ = metrics.deliveries.get_or_create(&DeliveryLabels {
+                sink: labels.sink.clone(),
+                r#type: labels.r#type,
+                outcome,
+            });
+        }
+        match configured.sink.healthcheck().await {
+            Ok(()) => {
+                tracing::info!(sink = %configured.name, r#type = configured.kind, "sink healthcheck passed");
+                metrics.sink_up.get_or_create(&labels).set(1);
+            }
+            Err(error) => {
+                tracing::warn!(sink = %configured.name, r#type = configured.kind, %error, "sink healthcheck failed; deliveries wait and retry");
+                metrics.sink_up.get_or_create(&labels).set(0);
+            }
+        }
+        let worker = Worker {
+            sink: configured.clone(),
+            labels,
+            store: store.clone(),
+            reader: store.outbox_reader()?,
+            metrics: metrics.clone(),
+            settings,
+        };
+        workers.push(tokio::spawn(worker.run(stopped.clone())));
+    }
+    Ok(workers)
+}
+
+struct Worker {
+    sink: Configured,
+    labels: SinkLabels,
+    store: Store,
+    reader: OutboxReader,
+    metrics: Arc<Metrics>,
+    settings: DeliverySettings,
+}
+
+impl Worker {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        let mut gauges_at = tokio::time::Instant::now();
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            if gauges_at.elapsed() >= GAUGES_EVERY {
+                self.refresh_gauges().await;
+                gauges_at = tokio::time::Instant::now();
+            }
+            let wait = match self.round().await {
+                Round::Idle(wait) => {
+                    failures = 0;
+                    wait
+                }
+                Round::Progress => {
+                    failures = 0;
+                    continue;
+                }
+                Round::Failed(retry_after) => {
+                    failures += 1;
+                    let delay = retry_after.unwrap_or_default().max(backoff(failures));
+                    tracing::warn!(sink = %self.sink.name, failures, retry_in = ?delay, "sink failing; backing off");
+                    self.refresh_gauges().await;
+                    delay
+                }
+            };
+            let woken = async {
+                if failures == 0 {
+                    self.store.wait_for_reports(wait).await;
+                } else {
+                    tokio::time::sleep(wait).await;
+                }
+            };
+            tokio::select! {
+                () = woken => {}
+                () = async { let _ = stopped.wait_for(|stop| *stop).await; } => return,
+            }
+        }
+    }
+
+    /// One batch: fetch, send, record.
+    async fn round(&self) -> Round {
+        let now = unix_now();
+        let limit = self.sink.sink.max_batch();
+        let items = match self.reader.pending(&self.sink.name, now, limit).await {
+            Ok(items) => items,
+            Err(error) => {
+                tracing::warn!(sink = %self.sink.name, %error, "cannot read the outbox");
+                return Round::Failed(None);
+            }
+        };
+        if items.is_empty() {
+            let next_due = self
+                .reader
+                .stats(&self.sink.name)
+                .await
+                .ok()
+                .and_then(|stats| stats.next_due)
+                .map(|due| Duration::from_secs(due.saturating_sub(now).max(1) as u64));
+            return Round::Idle(next_due.unwrap_or(IDLE_WAIT).min(IDLE_WAIT));
+        }
+        let full = items.len() == limit;
+        // A partial batch waits, up to the sink's flush interval, for more reports to share its
+        // requests.
+        let flush = self.sink.sink.flush_interval();
+        let oldest = items.iter().map(|i| i.queued_at).min().unwrap_or(now);
+        if !full && !flush.is_zero() && now.saturating_sub(oldest) < flush.as_secs() as i64 {
+            let remaining =
+                Duration::from_secs((oldest + flush.as_secs() as i64 - now).max(1) as u64);
+            return Round::Idle(remaining.min(flush));
+        }
+
+        let max_age = self.settings.max_age.as_secs() as i64;
+        let (expired, items): (Vec<_>, Vec<_>) = items
+            .into_iter()
+            .partition(|item| now.saturating_sub(item.queued_at) > max_age);
+        let mut update = OutboxUpdate {
+            sink: self.sink.name.clone(),
+            ..OutboxUpdate::default()
+        };
+        for item in &expired {
+            update.dead.push((
+                item.seq,
+                format!(
+                    "not delivered within --max-delivery-age ({})",
+                    humantime::format_duration(self.settings.max_age)
+                ),
+            ));
+        }
+
+        let sent = if items.is_empty() {
+            crate::sinks::Sent::default()
+        } else {
+            self.sink.sink.send(&items, full).await
+        };
+        for request in &sent.requests {
+            self.metrics
+                .sink_request_duration
+                .get_or_create(&self.labels)
+                .observe(request.duration.as_secs_f64());
+            self.metrics
+                .sink_request_bytes
+                .get_or_create(&self.labels)
+                .observe(request.bytes as f64);
+            self.metrics
+                .sink_request_items
+                .get_or_create(&self.labels)
+                .observe(request.items as f64);
+        }
+        let mut retried = 0;
+        for (item, outcome) in items.iter().zip(sent.outcomes) {
+            match outcome {
+                ItemOutcome::Delivered => update.delivered.push(item.seq),
+                ItemOutcome::Dead(reason) => {
+                    tracing::warn!(sink = %self.sink.name, report = %item.id, %reason, "delivery dead-lettered");
+                    update.dead.push((item.seq, reason));
+                }
+                ItemOutcome::Retry(error) => {
+                    retried += 1;
+                    update.retried.push((item.seq, error));
+                }
+                ItemOutcome::Deferred => {}
+            }
+        }
+        let progress = !update.delivered.is_empty() || !update.dead.is_empty();
+        // Retried rows are due again at once: the worker itself backs off when nothing moved.
+        update.retry_at = now;
+        self.count(DeliveryOutcome::delivered, update.delivered.len());
+        self.count(DeliveryOutcome::dead, update.dead.len());
+        self.count(DeliveryOutcome::retried, retried);
+        if let Err(error) = self.store.update_outbox(update).await {
+            tracing::warn!(sink = %self.sink.name, %error, "cannot record deliveries; they will be sent again");
+            return Round::Failed(None);
+        }
+        if progress {
+            Round::Progress
+        } else if retried > 0 {
+            Round::Failed(sent.retry_after)
+        } else {
+            // Only deferred items: wait for more reports to fill the next request.
+            Round::Idle(flush.max(Duration::from_millis(100)))
+        }
+    }
+
+    fn count(&self, outcome: DeliveryOutcome, n: usize) {
+        if n > 0 {
+            self.metrics
+                .deliveries
+                .get_or_create(&DeliveryLabels {
+                    sink: self.labels.sink.clone(),
+                    r#type: self.labels.r#type,
+                    outcome,
+                })
+                .inc_by(n as u64);
+        }
+    }
+
+    async fn refresh_gauges(&self) {
+        if let Ok(stats) = self.reader.stats(&self.sink.name).await {
+            let now = unix_now();
+            self.metrics
+                .outbox_depth
+                .get_or_create(&self.labels)
+                .set(stats.pending);
+            self.metrics
+                .outbox_dead
+                .get_or_create(&self.labels)
+                .set(stats.dead);
+            self.metrics
+                .outbox_oldest
+                .get_or_create(&self.labels)
+                .set(stats.oldest_pending.map_or(0, |t| now.saturating_sub(t)));
+        }
+    }
+}
+
+/// How one round went.
+enum Round {
+    /// Nothing to send now; look again after this long (or when a report arrives).
+    Idle(Duration),
+    /// Something was delivered or dead-lettered: go on at once.
+    Progress,
+    /// Nothing moved: back off (at least as long as the sink asked).
+    Failed(Option<Duration>),
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

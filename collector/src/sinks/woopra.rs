@@ -1,0 +1,242 @@
+//! Woopra: one custom event per report through the tracking API (`GET {endpoint}/track/ce`).
+//! Woopra has no dedup key, so a retry after a lost answer could count a report twice: requests
+//! are retried only when they surely did not arrive, or when Woopra answered 429 or 5xx.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use super::config::duration;
+use super::{ItemOutcome, RequestStats, Sent, Sink, analytics_id, retry_after, summary};
+use crate::store::OutboxItem;
+
+/// `[[sink]] type = "woopra"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WoopraConfig {
+    /// Sink name.
+    pub name: String,
+    /// API base (default `https://www.woopra.com`).
+    #[serde(default = "default_endpoint")]
+    pub endpoint: Url,
+    /// The Woopra project (its domain).
+    pub project: String,
+    /// Event name (default `cluster_report`).
+    #[serde(default = "default_event")]
+    pub event: String,
+    /// Extension whose value is the visitor id (default: the cluster id).
+    pub identity_extension: Option<String>,
+    /// Time allowed for one request (default `10s`).
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// Requests in flight at once (default 4).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_endpoint() -> Url {
+    "https://www.woopra.com".parse().expect("a valid URL")
+}
+
+fn default_event() -> String {
+    "cluster_report".into()
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+
+/// Woopra's visit timeout sent with each event, in milliseconds.
+const VISIT_TIMEOUT_MS: u64 = 300_000;
+
+/// What to do after one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Woopra stored it.
+    Delivered,
+    /// Worth another try: it surely did not arrive, or Woopra answered 429 or 5xx.
+    Retry,
+    /// Refused, or it may have arrived: never retried (no dedup key).
+    Dead,
+}
+
+/// The retry decision. `status` is the answer; without one, `connected` says whether the request
+/// may have reached Woopra (a timeout or reset after connecting might have delivered it).
+pub fn verdict(status: Option<u16>, connected: bool) -> Verdict {
+    match status {
+        Some(200..=299) => Verdict::Delivered,
+        Some(429) | Some(500..=599) => Verdict::Retry,
+        Some(_) => Verdict::Dead,
+        None if !connected => Verdict::Retry,
+        None => Verdict::Dead,
+    }
+}
+
+/// The Woopra sink.
+pub struct Woopra {
+    config: WoopraConfig,
+    url: Url,
+    http: reqwest::Client,
+}
+
+impl Woopra {
+    /// Builds the sink.
+    pub fn new(config: WoopraConfig) -> Result<Self, String> {
+        if config.project.is_empty() {
+            return Err("`project` must not be empty".into());
+        }
+        let url = config
+            .endpoint
+            .join("track/ce")
+            .map_err(|e| format!("`endpoint`: {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout.unwrap_or(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Woopra { config, url, http })
+    }
+
+    /// The query of one event: project, event, visitor id and cookie, time, `ce_*` properties.
+    pub fn query(&self, item: &OutboxItem) -> Vec<(String, String)> {
+        let id = analytics_id(item, self.config.identity_extension.as_deref());
+        let mut query = vec![
+            ("project".to_string(), self.config.project.clone()),
+            ("event".to_string(), self.config.event.clone()),
+            ("cv_id".to_string(), id.clone()),
+            ("cookie".to_string(), id),
+            (
+                "timestamp".to_string(),
+                (item.report_time * 1000).to_string(),
+            ),
+            ("timeout".to_string(), VISIT_TIMEOUT_MS.to_string()),
+        ];
+        for (key, value) in summary(item) {
+            let value = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            query.push((format!("ce_{}", snake_case(&key)), value));
+        }
+        query
+    }
+
+    async fn track(&self, item: &OutboxItem) -> (ItemOutcome, Option<Duration>, RequestStats) {
+        let query = self.query(item);
+        let started = Instant::now();
+        let answer = self.http.get(self.url.clone()).query(&query).send().await;
+        let stats = RequestStats {
+            bytes: query.iter().map(|(k, v)| k.len() + v.len() + 2).sum(),
+            items: 1,
+            duration: started.elapsed(),
+        };
+        match answer {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let wait = retry_after(response.headers());
+                let outcome = match verdict(Some(status), true) {
+                    Verdict::Delivered => ItemOutcome::Delivered,
+                    Verdict::Retry => ItemOutcome::Retry(format!("Woopra answered {status}")),
+                    Verdict::Dead => {
+                        ItemOutcome::Dead(format!("Woopra refused the event ({status})"))
+                    }
+                };
+                (outcome, wait, stats)
+            }
+            Err(error) => {
+                let outcome = match verdict(None, !error.is_connect()) {
+                    Verdict::Retry => ItemOutcome::Retry(format!("Woopra unreachable: {error}")),
+                    _ => ItemOutcome::Dead(format!(
+                        "unknown whether Woopra received the event ({error}); not retried, since \
+                         Woopra cannot deduplicate a resend"
+                    )),
+                };
+                (outcome, None, stats)
+            }
+        }
+    }
+}
+
+/// `masterVersion` -> `master_version`; other characters become `_`.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else {
+            out.push('_');
+        }
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl Sink for Woopra {
+    fn max_batch(&self) -> usize {
+        100
+    }
+
+    fn flush_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    async fn healthcheck(&self) -> Result<(), String> {
+        super::reachable(&self.http, &self.config.endpoint).await
+    }
+
+    async fn send(&self, items: &[OutboxItem], _more_waiting: bool) -> Sent {
+        let requests: Vec<_> = items.iter().map(|item| self.track(item)).collect();
+        let results: Vec<_> = futures::stream::iter(requests)
+            .buffered(self.config.concurrency.max(1))
+            .collect()
+            .await;
+        let mut sent = Sent::default();
+        for (outcome, wait, stats) in results {
+            sent.retry_after = sent.retry_after.max(wait);
+            sent.outcomes.push(outcome);
+            sent.requests.push(stats);
+        }
+        sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_decisions() {
+        let table = [
+            (Some(200), true, Verdict::Delivered),
+            (Some(400), true, Verdict::Dead),
+            (Some(404), true, Verdict::Dead),
+            (Some(429), true, Verdict::Retry),
+            (Some(500), true, Verdict::Retry),
+            (Some(503), true, Verdict::Retry),
+            (None, false, Verdict::Retry),
+            (None, true, Verdict::Dead),
+        ];
+        for (status, connected, expected) in table {
+            assert_eq!(
+                verdict(status, connected),
+                expected,
+                "{status:?} {connected}"
+            );
+        }
+    }
+
+    #[test]
+    fn property_names_are_snake_case() {
+        assert_eq!(snake_case("masterVersion"), "master_version");
+        assert_eq!(
+            snake_case("ext.example.com/account"),
+            "ext_example_com_account"
+        );
+        assert_eq!(snake_case("nodes"), "nodes");
+    }
+}

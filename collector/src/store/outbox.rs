@@ -1,0 +1,283 @@
+//! The per-sink delivery outbox: a row per (sink, report) written in the transaction that stores
+//! the report, read in order by that sink's delivery worker, deleted once the sink confirmed or
+//! set `dead` with the reason.
+
+use common::report::Report;
+use common::time::TimeSource;
+use rusqlite::{Connection, Transaction, params};
+use uuid::Uuid;
+
+/// A sink the outbox keeps deliveries for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkRegistration {
+    /// Unique name from the configuration.
+    pub name: String,
+    /// Its type (`segment`, `bigquery`, ...).
+    pub kind: String,
+}
+
+/// One pending delivery, with the report it carries.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    /// The report's insertion order.
+    pub seq: i64,
+    /// Report id (the sinks' dedup key).
+    pub id: Uuid,
+    /// Cluster id.
+    pub cluster_id: String,
+    /// The report's time, unix seconds.
+    pub report_time: i64,
+    /// Where the time came from.
+    pub time_source: TimeSource,
+    /// When the collector received it, unix seconds.
+    pub received_at: i64,
+    /// When the delivery was queued, unix seconds.
+    pub queued_at: i64,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The report (`timestamp` set to its time).
+    pub report: Report,
+}
+
+/// What one round of a sink's worker learned.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxUpdate {
+    /// The sink.
+    pub sink: String,
+    /// Confirmed by the sink: their rows are deleted.
+    pub delivered: Vec<i64>,
+    /// Failed, worth another try at `retry_at`.
+    pub retried: Vec<(i64, String)>,
+    /// Failed for good, with the reason.
+    pub dead: Vec<(i64, String)>,
+    /// When the retried ones are due again, unix seconds.
+    pub retry_at: i64,
+}
+
+/// Counts of one sink's outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Pending deliveries.
+    pub pending: i64,
+    /// Dead-lettered deliveries.
+    pub dead: i64,
+    /// When the oldest pending delivery was queued, unix seconds.
+    pub oldest_pending: Option<i64>,
+    /// The earliest time a pending delivery is due, unix seconds.
+    pub next_due: Option<i64>,
+}
+
+/// One delivery as the read API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    /// The sink.
+    pub sink: String,
+    /// The report's insertion order (the listing's cursor).
+    pub report_seq: i64,
+    /// Report id.
+    pub report_id: String,
+    /// Cluster id.
+    pub cluster_id: String,
+    /// `pending` or `dead`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it was queued, unix seconds.
+    pub queued_at: i64,
+    /// When it is due again, unix seconds.
+    pub next_attempt_at: i64,
+    /// The last failure, or why it is dead.
+    pub last_error: Option<String>,
+}
+
+/// Records the configured sinks (first time seen).
+pub(super) fn register(
+    tx: &Transaction<'_>,
+    sinks: &[SinkRegistration],
+    now: i64,
+) -> rusqlite::Result<()> {
+    let mut statement = tx.prepare(
+        "INSERT INTO sinks (name, type, added_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET type = excluded.type",
+    )?;
+    for sink in sinks {
+        statement.execute(params![sink.name, sink.kind, now])?;
+    }
+    Ok(())
+}
+
+/// Queues a just-stored report for every sink, in the storing transaction.
+pub(super) fn enqueue(
+    tx: &Transaction<'_>,
+    seq: i64,
+    sinks: &[String],
+    now: i64,
+) -> rusqlite::Result<()> {
+    if sinks.is_empty() {
+        return Ok(());
+    }
+    let mut statement = tx.prepare_cached(
+        "INSERT INTO deliveries (sink, report_seq, state, created_at) VALUES (?1, ?2, 'pending', ?3)",
+    )?;
+    for sink in sinks {
+        statement.execute(params![sink, seq, now])?;
+    }
+    Ok(())
+}
+
+/// Applies what a sink's worker learned.
+pub(super) fn apply(conn: &mut Connection, update: &OutboxUpdate) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut delete =
+            tx.prepare_cached("DELETE FROM deliveries WHERE sink = ?1 AND report_seq = ?2")?;
+        for seq in &update.delivered {
+            delete.execute(params![update.sink, seq])?;
+        }
+        let mut retry = tx.prepare_cached(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, next_attempt_at = ?4 \
+             WHERE sink = ?1 AND report_seq = ?2 AND state = 'pending'",
+        )?;
+        for (seq, error) in &update.retried {
+            retry.execute(params![update.sink, seq, error, update.retry_at])?;
+        }
+        let mut dead = tx.prepare_cached(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?3, state = 'dead' \
+             WHERE sink = ?1 AND report_seq = ?2",
+        )?;
+        for (seq, reason) in &update.dead {
+            dead.execute(params![update.sink, seq, reason])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Puts deliveries back in the queue: dead ones (`dead_only`), or every report received since
+/// `since` that the sink has no pending delivery for (a backfill, e.g. of a sink added later).
+pub(super) fn requeue(
+    conn: &mut Connection,
+    sink: &str,
+    dead_only: bool,
+    since: i64,
+    now: i64,
+) -> rusqlite::Result<u64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut changed = tx.execute(
+        "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, \
+           last_error = NULL, created_at = ?3 \
+         WHERE sink = ?1 AND state = 'dead' AND report_seq IN \
+           (SELECT seq FROM reports WHERE received_at >= ?2)",
+        params![sink, since, now],
+    )?;
+    if !dead_only {
+        changed += tx.execute(
+            "INSERT OR IGNORE INTO deliveries (sink, report_seq, state, created_at) \
+             SELECT ?1, seq, 'pending', ?3 FROM reports WHERE received_at >= ?2",
+            params![sink, since, now],
+        )?;
+    }
+    tx.commit()?;
+    Ok(changed as u64)
+}
+
+/// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first.
+pub fn pending(
+    conn: &Connection,
+    sink: &str,
+    now: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<OutboxItem>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT d.report_seq, d.attempts, d.created_at, r.id, r.cluster_id, r.report_time, \
+                r.time_source, r.received_at, r.body \
+         FROM deliveries d JOIN reports r ON r.seq = d.report_seq \
+         WHERE d.sink = ?1 AND d.state = 'pending' AND d.next_attempt_at <= ?2 \
+         ORDER BY d.report_seq LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![sink, now, limit as i64], |row| {
+        let body: String = row.get(8)?;
+        let report_time: i64 = row.get(5)?;
+        let mut report: Report = serde_json::from_str(&body).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        report.timestamp = report_time.to_string();
+        let id: Vec<u8> = row.get(3)?;
+        let source: String = row.get(6)?;
+        Ok(OutboxItem {
+            seq: row.get(0)?,
+            attempts: row.get(1)?,
+            queued_at: row.get(2)?,
+            id: Uuid::from_slice(&id).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?,
+            cluster_id: row.get(4)?,
+            report_time,
+            time_source: TimeSource::parse(&source).unwrap_or(TimeSource::Received),
+            received_at: row.get(7)?,
+            report,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Pending and dead counts of `sink`, its oldest pending delivery and when the next one is due.
+pub fn stats(conn: &Connection, sink: &str) -> rusqlite::Result<OutboxStats> {
+    let (pending, oldest_pending, next_due): (i64, Option<i64>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*), min(created_at), min(next_attempt_at) FROM deliveries \
+             WHERE sink = ?1 AND state = 'pending'",
+        )?
+        .query_row([sink], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+    let dead: i64 = conn
+        .prepare_cached("SELECT count(*) FROM deliveries WHERE sink = ?1 AND state = 'dead'")?
+        .query_row([sink], |row| row.get(0))?;
+    Ok(OutboxStats {
+        pending,
+        dead,
+        oldest_pending,
+        next_due,
+    })
+}
+
+/// Deliveries in (sink, report) order after the `after` cursor, filtered by state and sink.
+pub fn list(
+    conn: &Connection,
+    state: Option<&str>,
+    sink: Option<&str>,
+    after: Option<(String, i64)>,
+    limit: usize,
+) -> rusqlite::Result<Vec<DeliveryRow>> {
+    let (after_sink, after_seq) = after.unwrap_or_default();
+    let mut statement = conn.prepare_cached(
+        "SELECT d.sink, d.report_seq, r.id, r.cluster_id, d.state, d.attempts, d.created_at, \
+                d.next_attempt_at, d.last_error \
+         FROM deliveries d JOIN reports r ON r.seq = d.report_seq \
+         WHERE (?1 IS NULL OR d.state = ?1) AND (?2 IS NULL OR d.sink = ?2) \
+           AND (d.sink, d.report_seq) > (?3, ?4) \
+         ORDER BY d.sink, d.report_seq LIMIT ?5",
+    )?;
+    let rows = statement.query_map(
+        params![state, sink, after_sink, after_seq, limit as i64],
+        |row| {
+            let id: Vec<u8> = row.get(2)?;
+            Ok(DeliveryRow {
+                sink: row.get(0)?,
+                report_seq: row.get(1)?,
+                report_id: Uuid::from_slice(&id)
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                cluster_id: row.get(3)?,
+                state: row.get(4)?,
+                attempts: row.get(5)?,
+                queued_at: row.get(6)?,
+                next_attempt_at: row.get(7)?,
+                last_error: row.get(8)?,
+            })
+        },
+    )?;
+    rows.collect()
+}
