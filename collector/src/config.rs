@@ -98,6 +98,11 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_MAX_DELIVERY_AGE", default_value = "7d", value_parser = humantime::parse_duration)]
     pub max_delivery_age: Duration,
 
+    /// Longest wait between delivery attempts while a sink keeps failing (the wait doubles from
+    /// 1 s, with jitter, up to this).
+    #[arg(long, env = "COLLECTOR_DELIVERY_MAX_BACKOFF", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub delivery_max_backoff: Duration,
+
     /// BigQuery API base for every BigQuery sink, e.g. an emulator's
     /// `http://127.0.0.1:9050/bigquery/v2` (no credentials are then needed).
     #[arg(long, env = "COLLECTOR_BIGQUERY_ENDPOINT")]

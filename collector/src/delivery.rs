@@ -21,6 +21,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(5);
 pub struct DeliverySettings {
     /// Deliveries older than this are dead-lettered instead of tried again.
     pub max_age: Duration,
+    /// Longest wait between attempts while a sink keeps failing.
+    pub max_backoff: Duration,
 }
 
 /// Runs the startup healthcheck of every sink (logged and exported), then starts one worker
@@ -112,7 +114,9 @@ impl Worker {
                 }
                 Round::Failed(retry_after) => {
                     failures += 1;
-                    let delay = retry_after.unwrap_or_default().max(backoff(failures));
+                    let delay = retry_after
+                        .unwrap_or_default()
+                        .max(backoff(failures, self.settings.max_backoff));
                     tracing::warn!(sink = %self.sink.name, failures, retry_in = ?delay, "sink failing; backing off");
                     self.refresh_gauges().await;
                     delay

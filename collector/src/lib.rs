@@ -138,6 +138,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         retention: config.retention,
         delivery: delivery::DeliverySettings {
             max_age: config.max_delivery_age,
+            max_backoff: config.delivery_max_backoff,
         },
     };
     serve(public, admin, state, options, shutdown).await

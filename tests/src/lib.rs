@@ -3,6 +3,7 @@
 //! server stand-in the volunteer is tested and benchmarked against.
 
 pub mod kube_standin;
+pub mod sink_standins;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

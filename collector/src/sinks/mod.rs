@@ -105,15 +105,15 @@ impl fmt::Display for Credential {
 }
 
 /// The delay before retry `attempt` (1-based): full jitter over a doubling window from 1 s,
-/// capped at 5 minutes.
-pub fn backoff(attempt: u32) -> Duration {
+/// capped at `cap`.
+pub fn backoff(attempt: u32, cap: Duration) -> Duration {
     use rand::Rng;
     let window = Duration::from_secs(1)
         .saturating_mul(
             1u32.checked_shl(attempt.saturating_sub(1))
                 .unwrap_or(u32::MAX),
         )
-        .min(Duration::from_secs(300));
+        .min(cap);
     window.mul_f64(rand::rng().random_range(0.5..=1.0))
 }
 
@@ -157,10 +157,13 @@ mod tests {
 
     #[test]
     fn backoff_is_capped_with_jitter() {
+        let cap = Duration::from_secs(300);
         for attempt in 1..30 {
-            let delay = backoff(attempt);
-            assert!(delay <= Duration::from_secs(300), "{attempt}: {delay:?}");
+            let delay = backoff(attempt, cap);
+            assert!(delay <= cap, "{attempt}: {delay:?}");
             assert!(delay >= Duration::from_millis(500));
         }
+        assert!(backoff(1, cap) <= Duration::from_secs(1));
+        assert!(backoff(20, Duration::from_secs(2)) <= Duration::from_secs(2));
     }
 }
