@@ -2,6 +2,7 @@
 //! ephemeral ports and learn its addresses from its log, make reports; and the Kubernetes API
 //! server stand-in the volunteer is tested and benchmarked against.
 
+pub mod bigquery;
 pub mod kube_standin;
 pub mod sink_standins;
 
@@ -245,4 +246,42 @@ pub fn fixture(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// An outbox item (what a sink's `send` receives) for `report(cluster, now())` with `extensions`.
+pub fn outbox_item(
+    seq: i64,
+    cluster: &str,
+    extensions: &[(&str, &str)],
+) -> collector::store::OutboxItem {
+    let time = now();
+    let mut report: common::report::Report =
+        serde_json::from_value(report(cluster, time)).expect("the sample report decodes");
+    report.extensions = extensions
+        .iter()
+        .map(|(name, value)| common::report::Extension {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+        .collect();
+    collector::store::OutboxItem {
+        seq,
+        id: uuid::Uuid::new_v4(),
+        cluster_id: cluster.to_string(),
+        report_time: time,
+        time_source: common::time::TimeSource::Client,
+        received_at: time,
+        queued_at: time,
+        attempts: 0,
+        report,
+    }
+}
+
+/// Builds the sinks of a configuration file's text (written to `dir`), as the collector does.
+pub async fn load_sinks(dir: &Path, config: &str) -> Vec<collector::sinks::Configured> {
+    let path = dir.join("collector.toml");
+    std::fs::write(&path, config).unwrap();
+    collector::sinks::load(&path, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{config}"))
 }

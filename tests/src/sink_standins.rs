@@ -64,19 +64,21 @@ impl Script {
         }
     }
 
-    fn take_status(&self) -> Option<Response> {
+    /// The next scripted status answer, if one is due: its code and `Retry-After` seconds.
+    pub(crate) fn take_status(&self) -> Option<(u16, Option<u64>)> {
         let mut answers = self.answers.lock().unwrap();
-        match answers.front().copied() {
-            Some(Answer::Status(code)) => {
-                answers.pop_front();
-                Some(scripted(code, None))
-            }
-            Some(Answer::RetryAfter(code, seconds)) => {
-                answers.pop_front();
-                Some(scripted(code, Some(seconds)))
-            }
-            _ => None,
-        }
+        let answer = match answers.front().copied() {
+            Some(Answer::Status(code)) => (code, None),
+            Some(Answer::RetryAfter(code, seconds)) => (code, Some(seconds)),
+            _ => return None,
+        };
+        answers.pop_front();
+        Some(answer)
+    }
+
+    fn take_response(&self) -> Option<Response> {
+        self.take_status()
+            .map(|(code, retry_after)| scripted(code, retry_after))
     }
 }
 
@@ -120,7 +122,7 @@ impl axum::serve::Listener for ScriptedListener {
     }
 }
 
-async fn serve(router: Router, script: Arc<Script>) -> SocketAddr {
+pub(crate) async fn serve(router: Router, script: Arc<Script>) -> SocketAddr {
     let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = inner.local_addr().unwrap();
     let router = router.layer(axum::middleware::map_response(
@@ -223,7 +225,7 @@ async fn segment_batch(
     {
         return standin.refuse(401, "missing or wrong write key".into());
     }
-    if let Some(response) = standin.script.take_status() {
+    if let Some(response) = standin.script.take_response() {
         return response;
     }
     let json_type = headers
@@ -314,7 +316,7 @@ async fn woopra_track(
     State(standin): State<Arc<Woopra>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Some(response) = standin.script.take_status() {
+    if let Some(response) = standin.script.take_response() {
         return response;
     }
     let missing: Vec<&str> = ["project", "event", "timestamp"]

@@ -159,18 +159,22 @@ impl Woopra {
     }
 }
 
-/// `masterVersion` -> `master_version`; other characters become `_`.
+/// `masterVersion` -> `master_version`, `clusterID` -> `cluster_id`; other characters become `_`.
 fn snake_case(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
+    let mut previous_lower = false;
     for c in key.chars() {
         if c.is_ascii_uppercase() {
-            out.push('_');
+            if previous_lower {
+                out.push('_');
+            }
             out.push(c.to_ascii_lowercase());
         } else if c.is_ascii_alphanumeric() {
             out.push(c);
         } else {
             out.push('_');
         }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
     }
     out
 }
@@ -238,5 +242,7 @@ mod tests {
             "ext_example_com_account"
         );
         assert_eq!(snake_case("nodes"), "nodes");
+        assert_eq!(snake_case("clusterID"), "cluster_id");
+        assert_eq!(snake_case("reportID"), "report_id");
     }
 }
