@@ -437,8 +437,9 @@ pub async fn deliveries(
 pub struct RequeueQuery {
     /// The sink.
     sink: String,
-    /// `dead`: only dead-lettered deliveries. Without it: also every stored report the sink has
-    /// no delivery for (a deliberate backfill, e.g. of a sink added later).
+    /// `dead`: only dead-lettered deliveries. Without it: also a deliberate backfill, every
+    /// stored report that was received while the sink was not configured (so never sent to it);
+    /// reports it already received are not sent again.
     state: Option<String>,
     /// Only reports received since then (RFC 3339 or unix seconds; default: all).
     since: Option<String>,

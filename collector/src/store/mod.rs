@@ -251,6 +251,14 @@ impl Store {
         // Prove now that the store takes writes, rather than at the first report.
         writer::probe(&mut conn).map_err(open_error)?;
         writer::register_sinks(&mut conn, &options.sinks).map_err(open_error)?;
+        for (sink, waiting) in outbox::unconfigured(&conn, &options.sinks).map_err(open_error)? {
+            tracing::warn!(
+                sink,
+                deliveries = waiting,
+                "a sink that is no longer configured still has deliveries in the outbox; they \
+                 are kept, and delivered if the sink is configured again"
+            );
+        }
 
         let reader = Connection::open_with_flags(
             &db_path,

@@ -90,20 +90,63 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
 }
 
-/// Records the configured sinks (first time seen).
+/// Records the configured sinks and the reports each will receive: a sink configured now keeps
+/// (or opens) a coverage range from the next report on; a sink no longer configured has its range
+/// closed at the last report stored.
 pub(super) fn register(
     tx: &Transaction<'_>,
     sinks: &[SinkRegistration],
     now: i64,
 ) -> rusqlite::Result<()> {
-    let mut statement = tx.prepare(
+    let last: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM reports", [], |row| {
+        row.get(0)
+    })?;
+    let configured: Vec<&str> = sinks.iter().map(|sink| sink.name.as_str()).collect();
+    let open: Vec<String> = tx
+        .prepare("SELECT sink FROM sink_coverage WHERE last_seq IS NULL")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for sink in open.iter().filter(|s| !configured.contains(&s.as_str())) {
+        tx.execute(
+            "UPDATE sink_coverage SET last_seq = ?2 WHERE sink = ?1 AND last_seq IS NULL",
+            params![sink, last],
+        )?;
+    }
+    tx.execute(
+        "DELETE FROM sink_coverage WHERE last_seq IS NOT NULL AND last_seq < first_seq",
+        [],
+    )?;
+    let mut upsert = tx.prepare(
         "INSERT INTO sinks (name, type, added_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (name) DO UPDATE SET type = excluded.type",
     )?;
+    let mut cover = tx.prepare(
+        "INSERT INTO sink_coverage (sink, first_seq, last_seq) SELECT ?1, ?2, NULL \
+         WHERE NOT EXISTS (SELECT 1 FROM sink_coverage WHERE sink = ?1 AND last_seq IS NULL)",
+    )?;
     for sink in sinks {
-        statement.execute(params![sink.name, sink.kind, now])?;
+        upsert.execute(params![sink.name, sink.kind, now])?;
+        cover.execute(params![sink.name, last + 1])?;
     }
     Ok(())
+}
+
+/// Sinks that have deliveries in the outbox but are not in `configured`, with how many.
+pub(super) fn unconfigured(
+    conn: &Connection,
+    configured: &[SinkRegistration],
+) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut statement =
+        conn.prepare("SELECT sink, COUNT(*) FROM deliveries GROUP BY sink ORDER BY sink")?;
+    let counts = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(counts
+        .into_iter()
+        .filter(|(sink, _)| !configured.iter().any(|c| &c.name == sink))
+        .collect())
 }
 
 /// Queues a just-stored report for every sink, in the storing transaction.
@@ -152,8 +195,9 @@ pub(super) fn apply(conn: &mut Connection, update: &OutboxUpdate) -> rusqlite::R
     tx.commit()
 }
 
-/// Puts deliveries back in the queue: dead ones (`dead_only`), or every report received since
-/// `since` that the sink has no pending delivery for (a backfill, e.g. of a sink added later).
+/// Puts deliveries back in the queue: dead ones of reports received since `since`, and unless
+/// `dead_only`, a backfill: every report received since `since` that was stored while the sink
+/// was not configured (so never had a delivery for it). Delivered reports are not sent again.
 pub(super) fn requeue(
     conn: &mut Connection,
     sink: &str,
@@ -172,9 +216,33 @@ pub(super) fn requeue(
     if !dead_only {
         changed += tx.execute(
             "INSERT OR IGNORE INTO deliveries (sink, report_seq, state, created_at) \
-             SELECT ?1, seq, 'pending', ?3 FROM reports WHERE received_at >= ?2",
+             SELECT ?1, r.seq, 'pending', ?3 FROM reports r WHERE r.received_at >= ?2 \
+             AND NOT EXISTS (SELECT 1 FROM sink_coverage c WHERE c.sink = ?1 \
+               AND r.seq >= c.first_seq AND (c.last_seq IS NULL OR r.seq <= c.last_seq))",
             params![sink, since, now],
         )?;
+        // What was backfilled is covered now, so a second backfill does not send it again: the
+        // sink's coverage becomes one open range from the first report received since `since`.
+        let first: Option<i64> = tx.query_row(
+            "SELECT MIN(seq) FROM reports WHERE received_at >= ?1",
+            [since],
+            |row| row.get(0),
+        )?;
+        if let Some(first) = first {
+            tx.execute(
+                "DELETE FROM sink_coverage WHERE sink = ?1 AND first_seq >= ?2",
+                params![sink, first],
+            )?;
+            tx.execute(
+                "UPDATE sink_coverage SET last_seq = NULL WHERE sink = ?1 AND last_seq >= ?2 - 1",
+                params![sink, first],
+            )?;
+            tx.execute(
+                "INSERT INTO sink_coverage (sink, first_seq, last_seq) SELECT ?1, ?2, NULL \
+                 WHERE NOT EXISTS (SELECT 1 FROM sink_coverage WHERE sink = ?1 AND last_seq IS NULL)",
+                params![sink, first],
+            )?;
+        }
     }
     tx.commit()?;
     Ok(changed as u64)

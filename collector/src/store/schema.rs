@@ -60,11 +60,21 @@ CREATE TABLE clusters (
 "#,
     // 2: the per-sink delivery outbox. A row per (sink, report) is written in the transaction that
     // stores the report; it is deleted once the sink confirmed, or set `dead` with the reason.
+    // `sink_coverage` keeps the report ranges stored while each sink was configured (a range is
+    // open, `last_seq` NULL, while it still is), so a backfill sends exactly the reports that
+    // never had a delivery for the sink.
     r#"
 CREATE TABLE sinks (
     name     TEXT PRIMARY KEY,
     type     TEXT    NOT NULL,
     added_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sink_coverage (
+    sink      TEXT    NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER,
+    PRIMARY KEY (sink, first_seq)
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE deliveries (
