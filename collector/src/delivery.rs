@@ -76,6 +76,7 @@ pub async fn start(
             reader: store.outbox_reader()?,
             metrics: metrics.clone(),
             settings,
+            partial_since: None,
         };
         workers.push(tokio::spawn(worker.run(stopped.clone())));
     }
@@ -89,10 +90,12 @@ struct Worker {
     reader: OutboxReader,
     metrics: Arc<Metrics>,
     settings: DeliverySettings,
+    /// When the worker first saw the partial batch it is waiting to fill.
+    partial_since: Option<tokio::time::Instant>,
 }
 
 impl Worker {
-    async fn run(self, mut stopped: watch::Receiver<bool>) {
+    async fn run(mut self, mut stopped: watch::Receiver<bool>) {
         let mut failures = 0u32;
         let mut gauges_at = tokio::time::Instant::now();
         loop {
@@ -137,7 +140,7 @@ impl Worker {
     }
 
     /// One batch: fetch, send, record.
-    async fn round(&self) -> Round {
+    async fn round(&mut self) -> Round {
         let now = unix_now();
         let limit = self.sink.sink.max_batch();
         let items = match self.reader.pending(&self.sink.name, now, limit).await {
@@ -158,15 +161,19 @@ impl Worker {
             return Round::Idle(next_due.unwrap_or(IDLE_WAIT).min(IDLE_WAIT));
         }
         let full = items.len() == limit;
-        // A partial batch waits, up to the sink's flush interval, for more reports to share its
-        // requests.
+        // A partial batch waits, up to the sink's flush interval from when the worker first saw
+        // it, for more reports to share its requests; one queued longer ago (say, before a
+        // restart) goes at once.
         let flush = self.sink.sink.flush_interval();
         let oldest = items.iter().map(|i| i.queued_at).min().unwrap_or(now);
-        if !full && !flush.is_zero() && now.saturating_sub(oldest) < flush.as_secs() as i64 {
-            let remaining =
-                Duration::from_secs((oldest + flush.as_secs() as i64 - now).max(1) as u64);
-            return Round::Idle(remaining.min(flush));
+        let seen = *self
+            .partial_since
+            .get_or_insert_with(tokio::time::Instant::now);
+        let fresh = now.saturating_sub(oldest) <= flush.as_secs().max(1) as i64;
+        if !full && fresh && seen.elapsed() < flush {
+            return Round::Idle(flush - seen.elapsed());
         }
+        self.partial_since = None;
 
         let max_age = self.settings.max_age.as_secs() as i64;
         let (expired, items): (Vec<_>, Vec<_>) = items

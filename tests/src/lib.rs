@@ -285,3 +285,39 @@ pub async fn load_sinks(dir: &Path, config: &str) -> Vec<collector::sinks::Confi
         .await
         .unwrap_or_else(|e| panic!("{e}\n{config}"))
 }
+
+/// The value of the sample `name{labels…}` in Prometheus text (labels in any order; the sample
+/// may carry more labels than given).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            let (series, _) = line.rsplit_once(' ').unwrap_or((line, ""));
+            let (metric_name, rest) = series.split_once('{').unwrap_or((series, ""));
+            metric_name == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\"")))
+        })
+        .and_then(|line| line.rsplit_once(' ')?.1.parse().ok())
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing the test with `what` after
+/// `deadline`.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

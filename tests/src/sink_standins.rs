@@ -2,7 +2,7 @@
 //! service's documented wire contract (paths, parameters, auth, size limits, status codes),
 //! records what it received, deduplicates as the real service does (Segment by `messageId`;
 //! Woopra not at all), and plays scripted answers: a status, a status with `Retry-After`, a
-//! dropped connection, or being down.
+//! dropped connection, or being down (its port closed).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -46,15 +46,16 @@ impl Script {
         self.answers.lock().unwrap().extend(answers.iter().copied());
     }
 
-    /// While down, every connection is closed at once, as if the service were unreachable.
+    /// While down, the port is closed: connections are refused, as when the service is down.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
 
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::SeqCst)
+    }
+
     fn take_drop(&self) -> bool {
-        if self.down.load(Ordering::SeqCst) {
-            return true;
-        }
         let mut answers = self.answers.lock().unwrap();
         if answers.front() == Some(&Answer::Drop) {
             answers.pop_front();
@@ -122,9 +123,11 @@ impl axum::serve::Listener for ScriptedListener {
     }
 }
 
+/// Serves `router` on an ephemeral loopback port; while the script says down, the port is
+/// closed, and it is bound again when the script says up.
 pub(crate) async fn serve(router: Router, script: Arc<Script>) -> SocketAddr {
-    let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = inner.local_addr().unwrap();
+    let first = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = first.local_addr().unwrap();
     let router = router.layer(axum::middleware::map_response(
         |mut response: Response| async move {
             response
@@ -133,10 +136,40 @@ pub(crate) async fn serve(router: Router, script: Arc<Script>) -> SocketAddr {
             response
         },
     ));
+    let poll = std::time::Duration::from_millis(20);
     tokio::spawn(async move {
-        axum::serve(ScriptedListener { inner, script }, router)
-            .await
-            .unwrap();
+        let mut listener = Some(first);
+        loop {
+            let inner = match listener.take() {
+                Some(listener) => listener,
+                None => {
+                    while script.is_down() {
+                        tokio::time::sleep(poll).await;
+                    }
+                    match tokio::net::TcpListener::bind(address).await {
+                        Ok(listener) => listener,
+                        Err(_) => {
+                            tokio::time::sleep(poll).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            let watched = script.clone();
+            let went_down = async move {
+                while !watched.is_down() {
+                    tokio::time::sleep(poll).await;
+                }
+            };
+            let listener = ScriptedListener {
+                inner,
+                script: script.clone(),
+            };
+            axum::serve(listener, router.clone())
+                .with_graceful_shutdown(went_down)
+                .await
+                .unwrap();
+        }
     });
     address
 }
