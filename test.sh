@@ -4,11 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Everything the tests need comes from crates.io through Cargo; rustfmt and clippy are rustup
-# components of the toolchain.
+# Rust crates come from crates.io through Cargo; rustfmt and clippy are rustup components of the
+# toolchain.
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add rustfmt clippy
 fi
+
+# The BigQuery sink is tested against a real emulator (PyPI's bqemulator) installed into a
+# virtualenv; the tests find it through BQEMULATOR (and run the same script themselves without it).
+BQEMULATOR="$(tests/bqemulator/setup.sh)"
+export BQEMULATOR
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -38,6 +38,7 @@ pub enum Answer {
 pub struct Script {
     answers: Mutex<VecDeque<Answer>>,
     down: AtomicBool,
+    latency_ms: AtomicU64,
 }
 
 impl Script {
@@ -49,6 +50,20 @@ impl Script {
     /// While down, the port is closed: connections are refused, as when the service is down.
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Accepted requests are answered this much later (after they took effect), so a client can
+    /// be stopped between the effect and the answer.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    async fn answer_later(&self) {
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
     }
 
     fn is_down(&self) -> bool {
@@ -297,16 +312,18 @@ async fn segment_batch(
             return standin.refuse(400, format!("invalid track event: {event}"));
         }
     }
-    let mut ids = standin.message_ids.lock().unwrap();
-    for event in batch {
-        ids.insert(event["messageId"].as_str().unwrap().to_string());
+    {
+        let mut ids = standin.message_ids.lock().unwrap();
+        for event in batch {
+            ids.insert(event["messageId"].as_str().unwrap().to_string());
+        }
+        standin.events.lock().unwrap().extend(batch.iter().cloned());
+        standin.batches.lock().unwrap().push(BatchRecord {
+            bytes: body.len(),
+            events: batch.len(),
+        });
     }
-    drop(ids);
-    standin.events.lock().unwrap().extend(batch.iter().cloned());
-    standin.batches.lock().unwrap().push(BatchRecord {
-        bytes: body.len(),
-        events: batch.len(),
-    });
+    standin.script.answer_later().await;
     axum::Json(json!({"success": true})).into_response()
 }
 
