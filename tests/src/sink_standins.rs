@@ -208,6 +208,7 @@ pub struct Segment {
     message_ids: Mutex<HashSet<String>>,
     batches: Mutex<Vec<BatchRecord>>,
     refused: Mutex<Vec<(u16, String)>>,
+    lags: Mutex<Vec<f64>>,
 }
 
 impl Segment {
@@ -237,6 +238,12 @@ impl Segment {
     /// Every batch request accepted.
     pub fn batches(&self) -> Vec<BatchRecord> {
         self.batches.lock().unwrap().clone()
+    }
+
+    /// For each accepted event, seconds from its `timestamp` to its arrival (the delivery delay
+    /// when the timestamp is the time the collector received the report).
+    pub fn lags(&self) -> Vec<f64> {
+        self.lags.lock().unwrap().clone()
     }
 
     /// Requests refused by the contract, with status and reason.
@@ -318,6 +325,15 @@ async fn segment_batch(
             ids.insert(event["messageId"].as_str().unwrap().to_string());
         }
         standin.events.lock().unwrap().extend(batch.iter().cloned());
+        let now = std::time::SystemTime::now();
+        standin
+            .lags
+            .lock()
+            .unwrap()
+            .extend(batch.iter().filter_map(|event| {
+                let sent = humantime::parse_rfc3339(event["timestamp"].as_str()?).ok()?;
+                Some(now.duration_since(sent).unwrap_or_default().as_secs_f64())
+            }));
         standin.batches.lock().unwrap().push(BatchRecord {
             bytes: body.len(),
             events: batch.len(),

@@ -39,6 +39,9 @@ struct Args {
     /// Threads of the load generator (the open loop keeps its schedule better with more).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Stop after this many requests (at the latest at `--duration`).
+    #[arg(long)]
+    requests: Option<u64>,
 }
 
 /// Tallies of one connection.
@@ -89,10 +92,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         total.ok += tally.ok;
         total.failed += tally.failed;
     }
-    let elapsed = started
-        .elapsed()
-        .as_secs_f64()
-        .max(args.duration.as_secs_f64());
+    let elapsed = if args.requests.is_some() {
+        started.elapsed().as_secs_f64()
+    } else {
+        started
+            .elapsed()
+            .as_secs_f64()
+            .max(args.duration.as_secs_f64())
+    };
     let ms = |q: f64| total.latencies.value_at_quantile(q) as f64 / 1000.0;
     println!(
         "{}",
@@ -148,7 +155,7 @@ async fn connection(
             Some(rate) => started + Duration::from_secs_f64(ticket as f64 / rate),
             None => Instant::now(),
         };
-        if scheduled >= deadline {
+        if scheduled >= deadline || args.requests.is_some_and(|limit| ticket >= limit) {
             break;
         }
         if args.rate.is_some() && scheduled > Instant::now() {
