@@ -106,10 +106,11 @@ impl Worker {
                 self.refresh_gauges().await;
                 gauges_at = tokio::time::Instant::now();
             }
-            let wait = match self.round().await {
-                Round::Idle(wait) => {
+            let queued_before = self.store.queued_total();
+            let (wait, wanted) = match self.round().await {
+                Round::Idle { wait, wanted } => {
                     failures = 0;
-                    wait
+                    (wait, wanted)
                 }
                 Round::Progress => {
                     failures = 0;
@@ -122,12 +123,16 @@ impl Worker {
                         .max(backoff(failures, self.settings.max_backoff));
                     tracing::warn!(sink = %self.sink.name, failures, retry_in = ?delay, "sink failing; backing off");
                     self.refresh_gauges().await;
-                    delay
+                    (delay, 0)
                 }
             };
             let woken = async {
                 if failures == 0 {
-                    self.store.wait_for_reports(wait).await;
+                    // Woken early only once enough reports arrived to be worth a round: one
+                    // when the outbox was empty, a full batch's worth when a partial one waits.
+                    self.store
+                        .wait_for_reports(queued_before + wanted, wait)
+                        .await;
                 } else {
                     tokio::time::sleep(wait).await;
                 }
@@ -158,7 +163,10 @@ impl Worker {
                 .ok()
                 .and_then(|stats| stats.next_due)
                 .map(|due| Duration::from_secs(due.saturating_sub(now).max(1) as u64));
-            return Round::Idle(next_due.unwrap_or(IDLE_WAIT).min(IDLE_WAIT));
+            return Round::Idle {
+                wait: next_due.unwrap_or(IDLE_WAIT).min(IDLE_WAIT),
+                wanted: 1,
+            };
         }
         let full = items.len() == limit;
         // A partial batch waits, up to the sink's flush interval from when the worker first saw
@@ -171,7 +179,10 @@ impl Worker {
             .get_or_insert_with(tokio::time::Instant::now);
         let fresh = now.saturating_sub(oldest) <= flush.as_secs().max(1) as i64;
         if !full && fresh && seen.elapsed() < flush {
-            return Round::Idle(flush - seen.elapsed());
+            return Round::Idle {
+                wait: flush - seen.elapsed(),
+                wanted: (limit - items.len()) as u64,
+            };
         }
         self.partial_since = None;
 
@@ -243,7 +254,10 @@ impl Worker {
             Round::Failed(sent.retry_after)
         } else {
             // Only deferred items: wait for more reports to fill the next request.
-            Round::Idle(flush.max(Duration::from_millis(100)))
+            Round::Idle {
+                wait: flush.max(Duration::from_millis(100)),
+                wanted: (limit - items.len()).max(1) as u64,
+            }
         }
     }
 
@@ -281,8 +295,8 @@ impl Worker {
 
 /// How one round went.
 enum Round {
-    /// Nothing to send now; look again after this long (or when a report arrives).
-    Idle(Duration),
+    /// Nothing to send now; look again after `wait`, or once `wanted` more reports arrived.
+    Idle { wait: Duration, wanted: u64 },
     /// Something was delivered or dead-lettered: go on at once.
     Progress,
     /// Nothing moved: back off (at least as long as the sink asked).

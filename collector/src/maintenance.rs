@@ -43,7 +43,7 @@ pub fn spawn(
                 if let Some(limiter) = state.limiter() {
                     limiter.housekeep();
                 }
-                state.store().refresh_gauges().await;
+                state.store().refresh_size_gauge();
             }
         })),
     ]

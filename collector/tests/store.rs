@@ -320,3 +320,45 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
     assert_eq!(times, [8, 9]);
     store.close().await;
 }
+
+#[tokio::test]
+async fn the_report_count_gauge_follows_inserts_erasure_pruning_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let open_counted = || {
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(dir.path(), StoreOptions::default(), metrics.clone()).unwrap();
+        (store, metrics)
+    };
+    let (store, metrics) = open_counted();
+    let kept = "55555555-5555-4555-8555-555555555555";
+    let erased = "66666666-6666-4666-8666-666666666666";
+    for i in 0..3 {
+        store
+            .insert(report(kept, NOW - i, NOW, "v1.31.0"))
+            .await
+            .unwrap();
+        store
+            .insert(report(erased, NOW - i, NOW, "v1.31.0"))
+            .await
+            .unwrap();
+    }
+    store
+        .insert(report(kept, NOW - 500 * DAY, NOW - 500 * DAY, "v1.20.0"))
+        .await
+        .unwrap();
+    // A duplicate stores nothing.
+    store
+        .insert(report(kept, NOW, NOW, "v1.31.0"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.store_reports.get(), 7);
+    assert_eq!(store.delete_cluster(erased.into()).await.unwrap(), 3);
+    assert_eq!(metrics.store_reports.get(), 4);
+    assert_eq!(store.prune(NOW - 400 * DAY, 10).await.unwrap(), 1);
+    assert_eq!(metrics.store_reports.get(), 3);
+    store.close().await;
+
+    let (reopened, metrics) = open_counted();
+    assert_eq!(metrics.store_reports.get(), 3);
+    reopened.close().await;
+}

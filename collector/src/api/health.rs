@@ -69,7 +69,7 @@ pub async fn version() -> Json<Version> {
 #[utoipa::path(get, path = "/metrics", tag = "admin",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.store().refresh_gauges().await;
+    state.store().refresh_size_gauge();
     if let Some(limiter) = state.limiter() {
         state
             .metrics()

@@ -11,7 +11,7 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -181,8 +181,12 @@ struct Shared {
     metrics: Arc<Metrics>,
     /// Names of the sinks every stored report is queued for.
     sinks: Vec<String>,
-    /// Woken after every commit that stored a new report (delivery workers wait on it).
+    /// Woken after every commit that stored a new report, and after a requeue (delivery
+    /// workers wait on it).
     stored: tokio::sync::Notify,
+    /// Reports stored plus deliveries re-queued since the store was opened: a worker waiting to
+    /// fill a batch sleeps until this has grown by the number it lacks.
+    queued: AtomicU64,
 }
 
 impl Shared {
@@ -276,8 +280,14 @@ impl Store {
             metrics,
             sinks: options.sinks.iter().map(|sink| sink.name.clone()).collect(),
             stored: tokio::sync::Notify::new(),
+            queued: AtomicU64::new(0),
         });
         shared.metrics.store_available.set(1);
+        // Counted once here; the writer keeps the gauge current as it stores and deletes.
+        shared
+            .metrics
+            .store_reports
+            .set(read::report_count(&conn).map_err(open_error)?);
         let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -355,9 +365,26 @@ impl Store {
         answer.await.map_err(|_| Error::ShuttingDown)?
     }
 
-    /// Waits until a new report is stored, or `timeout` passes.
-    pub async fn wait_for_reports(&self, timeout: std::time::Duration) {
-        let _ = tokio::time::timeout(timeout, self.shared.stored.notified()).await;
+    /// How many reports were stored and deliveries re-queued since the store was opened.
+    pub fn queued_total(&self) -> u64 {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`Store::queued_total`] reaches `total`, or `timeout` passes.
+    pub async fn wait_for_reports(&self, total: u64, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.shared.stored.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so a commit in between still wakes us.
+                notified.as_mut().enable();
+                if self.queued_total() >= total {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
     }
 
     /// A read connection of its own, for one sink's delivery worker.
@@ -448,15 +475,8 @@ impl Store {
         .map_err(|e| Error::Unavailable(format!("the read task failed: {e}")))?
     }
 
-    /// Updates the size and report-count gauges (the count off the async threads).
-    pub async fn refresh_gauges(&self) {
-        self.refresh_size_gauge();
-        if let Ok(count) = self.read(read::report_count).await {
-            self.shared.metrics.store_reports.set(count);
-        }
-    }
-
-    fn refresh_size_gauge(&self) {
+    /// Updates the store-size gauge (the report count is kept current by the writer).
+    pub fn refresh_size_gauge(&self) {
         let size: u64 = ["", "-wal"]
             .iter()
             .filter_map(|suffix| {

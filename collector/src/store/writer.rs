@@ -1,6 +1,7 @@
 //! The single writer thread: drains queued commands and commits consecutive inserts together.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -69,7 +70,13 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert
                 .observe(started.elapsed().as_secs_f64());
             shared.metrics.commit_group_size.observe(group.len() as f64);
             shared.mark_available();
-            if outcomes.contains(&InsertOutcome::Stored) {
+            let stored = outcomes
+                .iter()
+                .filter(|outcome| **outcome == InsertOutcome::Stored)
+                .count();
+            if stored > 0 {
+                shared.metrics.store_reports.inc_by(stored as i64);
+                shared.queued.fetch_add(stored as u64, Ordering::AcqRel);
                 shared.stored.notify_waiters();
             }
             for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
@@ -196,6 +203,9 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
     match command {
         Command::DeleteCluster(cluster_id, reply) => {
             let result = delete_cluster(conn, &cluster_id);
+            if let Ok(deleted) = result {
+                shared.metrics.store_reports.dec_by(deleted as i64);
+            }
             let _ = reply.send(track(shared, result));
         }
         Command::Prune {
@@ -204,6 +214,9 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             reply,
         } => {
             let result = prune(conn, received_before, limit);
+            if let Ok(deleted) = result {
+                shared.metrics.store_reports.dec_by(deleted as i64);
+            }
             let _ = reply.send(track(shared, result));
         }
         Command::Probe(reply) => {
@@ -219,7 +232,10 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             reply,
         } => {
             let result = outbox::requeue(conn, &sink, dead_only, since, unix_now());
-            if matches!(result, Ok(n) if n > 0) {
+            if let Ok(requeued) = result
+                && requeued > 0
+            {
+                shared.queued.fetch_add(requeued, Ordering::AcqRel);
                 shared.stored.notify_waiters();
             }
             let _ = reply.send(track(shared, result));
