@@ -352,7 +352,7 @@ async fn the_report_count_gauge_follows_inserts_erasure_pruning_and_a_reopen() {
         .await
         .unwrap();
     assert_eq!(metrics.store_reports.get(), 7);
-    assert_eq!(store.delete_cluster(erased.into()).await.unwrap(), 3);
+    assert_eq!(store.delete_cluster(erased).await.unwrap(), 3);
     assert_eq!(metrics.store_reports.get(), 4);
     assert_eq!(store.prune(NOW - 400 * DAY, 10).await.unwrap(), 1);
     assert_eq!(metrics.store_reports.get(), 3);
