@@ -343,7 +343,10 @@ def main():
     parser.add_argument("--trickle-rate", type=int, default=200)
     parser.add_argument("--trickle-seconds", type=int, default=30)
     parser.add_argument("--ingest-seconds", type=int, default=10)
-    parser.add_argument("--skip", default="", help="comma-separated: bigquery, trickle, ingest")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated: drain, bigquery, trickle, ingest")
+    parser.add_argument("--ingest-sinks", default="none,jsonl,segment",
+                        help="sinks of the ingest runs, comma-separated: none, jsonl, segment")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -353,16 +356,18 @@ def main():
     work = tempfile.mkdtemp(prefix="sink-bench-")
     atexit.register(shutil.rmtree, work, True)
 
-    data = fill_store(work, args.reports)
-    drains = [segment_drain(work, data, args.reports)]
-    if "bigquery" not in skip:
-        drains.append(bigquery_drain(work, data, args.reports))
+    drains = []
+    if "drain" not in skip:
+        data = fill_store(work, args.reports)
+        drains.append(segment_drain(work, data, args.reports))
+        if "bigquery" not in skip:
+            drains.append(bigquery_drain(work, data, args.reports))
     trickles = [] if "trickle" in skip else [
         trickle(work, args.trickle_rate, args.trickle_seconds, flush)
         for flush in ("0s", "500ms", "2s", "5s")
     ]
     ingests = [] if "ingest" in skip else [
-        ingest(work, args.ingest_seconds, sink) for sink in ("none", "jsonl", "segment")
+        ingest(work, args.ingest_seconds, sink) for sink in args.ingest_sinks.split(",")
     ]
 
     for result in drains + trickles + ingests:
@@ -372,22 +377,23 @@ def main():
     print()
     print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, "
           f"Linux {platform.release()}; every peer on the same cores.")
-    print()
-    print("| sink | reports | seconds | reports/s | reports/s before the last batch "
-          "| requests | items/request | avg bytes/request | fill of 475,000 B "
-          "| max request bytes | collector CPU | peer CPU | check |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for d in drains:
-        per_request = d["bytes"] / d["requests"]
-        fill = f"{per_request / SEGMENT_CAP:.1%}" if d["sink"] == "segment" else "n/a"
-        largest = d.get("max_batch_bytes", "")
-        check = (f"{d['distinct']} distinct ids received" if d["sink"] == "segment"
-                 else f"{d['rows']} rows, {d['distinct']} distinct report_id")
-        print(f"| {d['sink']} | {d['reports']:,} | {d['elapsed']:.1f} | "
-              f"{d['reports'] / d['elapsed']:,.0f} | {d['steady_rate'] or 0:,.0f} | "
-              f"{d['requests']:.0f} | "
-              f"{d['items'] / d['requests']:.1f} | {per_request:,.0f} | {fill} | {largest} | "
-              f"{d['collector_cpu']:.1f} s | {d['peer_cpu']:.1f} s | {check} |")
+    if drains:
+        print()
+        print("| sink | reports | seconds | reports/s | reports/s before the last batch "
+              "| requests | items/request | avg bytes/request | fill of 475,000 B "
+              "| max request bytes | collector CPU | peer CPU | check |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for d in drains:
+            per_request = d["bytes"] / d["requests"]
+            fill = f"{per_request / SEGMENT_CAP:.1%}" if d["sink"] == "segment" else "n/a"
+            largest = d.get("max_batch_bytes", "")
+            check = (f"{d['distinct']} distinct ids received" if d["sink"] == "segment"
+                     else f"{d['rows']} rows, {d['distinct']} distinct report_id")
+            print(f"| {d['sink']} | {d['reports']:,} | {d['elapsed']:.1f} | "
+                  f"{d['reports'] / d['elapsed']:,.0f} | {d['steady_rate'] or 0:,.0f} | "
+                  f"{d['requests']:.0f} | "
+                  f"{d['items'] / d['requests']:.1f} | {per_request:,.0f} | {fill} | {largest} | "
+                  f"{d['collector_cpu']:.1f} s | {d['peer_cpu']:.1f} s | {check} |")
     if trickles:
         print()
         print(f"Trickle: {args.trickle_rate} reports/s for {args.trickle_seconds} s to the Segment "

@@ -168,9 +168,8 @@ pub(super) fn enqueue(
     Ok(())
 }
 
-/// Applies what a sink's worker learned.
-pub(super) fn apply(conn: &mut Connection, update: &OutboxUpdate) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+/// Applies what a sink's worker learned, inside the writer's transaction.
+pub(super) fn apply(tx: &Transaction<'_>, update: &OutboxUpdate) -> rusqlite::Result<()> {
     {
         let mut delete =
             tx.prepare_cached("DELETE FROM deliveries WHERE sink = ?1 AND report_seq = ?2")?;
@@ -192,7 +191,7 @@ pub(super) fn apply(conn: &mut Connection, update: &OutboxUpdate) -> rusqlite::R
             dead.execute(params![update.sink, seq, reason])?;
         }
     }
-    tx.commit()
+    Ok(())
 }
 
 /// Puts deliveries back in the queue: dead ones of reports received since `since`, and unless

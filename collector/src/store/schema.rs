@@ -90,6 +90,13 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_by_state ON deliveries (sink, state, report_seq);
 CREATE INDEX deliveries_by_report ON deliveries (report_seq);
 "#,
+    // The outbox's secondary indexes were written twice per report and sink (queued, then
+    // delivered) for scans that are rare (listing by state, erasure, retention) and read a
+    // table that holds only what is pending or dead; the primary key serves the workers.
+    r#"
+DROP INDEX deliveries_by_state;
+DROP INDEX deliveries_by_report;
+"#,
 ];
 
 /// The schema version this build writes.

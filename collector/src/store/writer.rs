@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-use super::{Command, InsertOutcome, MAX_GROUP, NewReport, Shared, SinkRegistration, outbox};
+use super::{
+    Command, InsertOutcome, MAX_GROUP, NewReport, OutboxUpdate, Shared, SinkRegistration, outbox,
+};
 use crate::{Error, Result};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
@@ -26,12 +28,13 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        let mut inserts = Vec::new();
+        let mut group = Group::default();
         for command in batch.drain(..) {
             match command {
-                Command::Insert(report, reply) => inserts.push((report, reply)),
+                Command::Insert(report, reply) => group.inserts.push((report, reply)),
+                Command::Outbox(update, reply) => group.updates.push((update, reply)),
                 other => {
-                    commit_group(&mut conn, &shared, std::mem::take(&mut inserts));
+                    commit_group(&mut conn, &shared, std::mem::take(&mut group));
                     if let Command::Shutdown(reply) = other {
                         let _ = reply.send(());
                         checkpoint(&conn);
@@ -41,7 +44,7 @@ pub(super) fn run(
                 }
             }
         }
-        commit_group(&mut conn, &shared, inserts);
+        commit_group(&mut conn, &shared, group);
     }
     checkpoint(&conn);
 }
@@ -50,25 +53,49 @@ type PendingInsert = (
     Box<NewReport>,
     tokio::sync::oneshot::Sender<Result<InsertOutcome>>,
 );
+type PendingUpdate = (Box<OutboxUpdate>, tokio::sync::oneshot::Sender<Result<()>>);
 
-/// Commits a group of inserts in one transaction and answers each sender after the commit.
-fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert>) {
-    if group.is_empty() {
+/// What the writer commits in one transaction: the inserts and the delivery workers' outbox
+/// updates that queued up while the previous transaction committed. Sharing the transaction
+/// (and its fsync) keeps a sink's bookkeeping from doubling the commits while reports arrive.
+#[derive(Default)]
+struct Group {
+    inserts: Vec<PendingInsert>,
+    updates: Vec<PendingUpdate>,
+}
+
+/// Commits a group in one transaction and answers each sender after the commit.
+fn commit_group(conn: &mut Connection, shared: &Shared, group: Group) {
+    if group.inserts.is_empty() && group.updates.is_empty() {
         return;
     }
     let started = Instant::now();
-    let result = insert_all(
-        conn,
-        &shared.sinks,
-        group.iter().map(|(report, _)| report.as_ref()),
-    );
+    let result = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .and_then(|tx| {
+            let outcomes = insert_all(
+                &tx,
+                &shared.sinks,
+                group.inserts.iter().map(|(report, _)| report.as_ref()),
+            )?;
+            for (update, _) in &group.updates {
+                outbox::apply(&tx, update)?;
+            }
+            tx.commit()?;
+            Ok(outcomes)
+        });
     match result {
         Ok(outcomes) => {
-            shared
-                .metrics
-                .commit_duration
-                .observe(started.elapsed().as_secs_f64());
-            shared.metrics.commit_group_size.observe(group.len() as f64);
+            if !group.inserts.is_empty() {
+                shared
+                    .metrics
+                    .commit_duration
+                    .observe(started.elapsed().as_secs_f64());
+                shared
+                    .metrics
+                    .commit_group_size
+                    .observe(group.inserts.len() as f64);
+            }
             shared.mark_available();
             let stored = outcomes
                 .iter()
@@ -79,14 +106,20 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert
                 shared.queued.fetch_add(stored as u64, Ordering::AcqRel);
                 shared.stored.notify_waiters();
             }
-            for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+            for ((_, reply), outcome) in group.inserts.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
+            }
+            for (_, reply) in group.updates {
+                let _ = reply.send(Ok(()));
             }
         }
         Err(error) => {
             let message = error.to_string();
             shared.mark_unavailable(&message);
-            for (_, reply) in group {
+            for (_, reply) in group.inserts {
+                let _ = reply.send(Err(Error::Unavailable(message.clone())));
+            }
+            for (_, reply) in group.updates {
                 let _ = reply.send(Err(Error::Unavailable(message.clone())));
             }
         }
@@ -94,11 +127,10 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Vec<PendingInsert
 }
 
 fn insert_all<'a>(
-    conn: &mut Connection,
+    tx: &Transaction<'_>,
     sinks: &[String],
     reports: impl Iterator<Item = &'a NewReport>,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::new();
     {
         let mut insert = tx.prepare_cached(
@@ -174,11 +206,10 @@ fn insert_all<'a>(
                     group.nodes,
                 ])?;
             }
-            outbox::enqueue(&tx, seq, sinks, report.received_at)?;
+            outbox::enqueue(tx, seq, sinks, report.received_at)?;
             outcomes.push(InsertOutcome::Stored);
         }
     }
-    tx.commit()?;
     Ok(outcomes)
 }
 
@@ -222,9 +253,6 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
         Command::Probe(reply) => {
             let _ = reply.send(track(shared, probe(conn)));
         }
-        Command::Outbox(update, reply) => {
-            let _ = reply.send(track(shared, outbox::apply(conn, &update)));
-        }
         Command::Requeue {
             sink,
             dead_only,
@@ -240,7 +268,9 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             }
             let _ = reply.send(track(shared, result));
         }
-        Command::Insert(..) | Command::Shutdown(_) => unreachable!("handled by the caller"),
+        Command::Insert(..) | Command::Outbox(..) | Command::Shutdown(_) => {
+            unreachable!("handled by the caller")
+        }
     }
 }
 
