@@ -5,8 +5,9 @@
 #   docker buildx build --platform linux/amd64,linux/arm64 --target volunteer \
 #       -t REGISTRY/k8s-usage-volunteer:TAG --push .
 #
-# The build runs the same cargo commands as bench/ (and test.sh's release build): the collector
-# with `--release`, the volunteer with its size-optimised `volunteer` profile, both `--locked`.
+# The build runs the cargo commands the benchmarks measure (bench/run.sh, bench/volunteer.sh): the
+# collector with `--release`, the volunteer with its size-optimised `volunteer` profile, both
+# `--locked`. (test.sh compiles the same sources in the debug profile.)
 # Other platforms build under emulation (QEMU, as buildx sets up), slowly but without a
 # cross-compiler. The runtime is distroless/cc: glibc for bundled SQLite, ring and mimalloc, no
 # shell, and the non-root user 65532.
