@@ -286,6 +286,31 @@ pub async fn load_sinks(dir: &Path, config: &str) -> Vec<collector::sinks::Confi
         .unwrap_or_else(|e| panic!("{e}\n{config}"))
 }
 
+/// A collector configuration file with `body` (its `[[sink]]` tables) in `dir`, beside the
+/// Segment write-key file that [`segment_sink_table`] names; returns the file's path.
+pub fn write_sink_config(dir: &Path, write_key: &str, body: &str) -> String {
+    std::fs::write(dir.join("segment-key"), write_key).unwrap();
+    let path = dir.join("collector.toml");
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+/// A `[[sink]]` table named `segment` for the Segment stand-in at `url`, with the write key from
+/// the file [`write_sink_config`] writes and a short flush interval.
+pub fn segment_sink_table(dir: &Path, url: &str) -> String {
+    format!(
+        r#"
+        [[sink]]
+        name = "segment"
+        type = "segment"
+        endpoint = "{url}"
+        write_key_file = "{}"
+        flush_interval = "200ms"
+        "#,
+        dir.join("segment-key").display()
+    )
+}
+
 /// The value of the sample `name{labels…}` in Prometheus text (labels in any order; the sample
 /// may carry more labels than given).
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -42,26 +42,9 @@ async fn post_all(client: &reqwest::Client, collector: &Collector, items: Vec<(S
     assert_eq!(acked.len(), n, "every report is accepted");
 }
 
-/// A configuration file and the secret files it names, in `dir`.
+/// A configuration file with `body` in `dir`, beside the Segment key file it names.
 fn write_config(dir: &Path, body: &str) -> String {
-    std::fs::write(dir.join("segment-key"), WRITE_KEY).unwrap();
-    let path = dir.join("collector.toml");
-    std::fs::write(&path, body).unwrap();
-    path.display().to_string()
-}
-
-fn segment_table(dir: &Path, url: &str) -> String {
-    format!(
-        r#"
-        [[sink]]
-        name = "segment"
-        type = "segment"
-        endpoint = "{url}"
-        write_key_file = "{}"
-        flush_interval = "200ms"
-        "#,
-        dir.join("segment-key").display()
-    )
+    e2e::write_sink_config(dir, WRITE_KEY, body)
 }
 
 async fn start_collector(dir: &Path, config: Option<&str>) -> Collector {
@@ -158,7 +141,7 @@ async fn every_sink_gets_every_report_and_a_sink_that_is_down_holds_back_no_othe
             type = "http"
             endpoint = "{downstream}"
             "#,
-            segment = segment_table(dir.path(), &segment_url),
+            segment = e2e::segment_sink_table(dir.path(), &segment_url),
             jsonl = jsonl.display(),
             downstream = downstream.public_url(""),
         ),
@@ -305,7 +288,7 @@ async fn dead_letters_are_listed_and_requeued_with_the_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let (segment, url) = Segment::start(WRITE_KEY).await;
     // One batch for all five reports (they arrive well within a second).
-    let table = segment_table(dir.path(), &url).replace("200ms", "1s");
+    let table = e2e::segment_sink_table(dir.path(), &url).replace("200ms", "1s");
     let config = write_config(dir.path(), &table);
     // Segment refuses the first batch for good.
     segment.script.push(&[Answer::Status(400)]);
@@ -384,7 +367,7 @@ async fn a_sink_added_later_gets_new_reports_and_a_backfill_only_on_request() {
     sigterm(&first.child);
     first.child.wait().await.unwrap();
 
-    let config = write_config(dir.path(), &segment_table(dir.path(), &url));
+    let config = write_config(dir.path(), &e2e::segment_sink_table(dir.path(), &url));
     let collector = start_collector(dir.path(), Some(&config)).await;
     let (after, after_ids) = reports(3);
     post_all(&client, &collector, after).await;

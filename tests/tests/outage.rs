@@ -42,25 +42,11 @@ async fn an_outage_and_two_crashes_lose_no_report_and_segment_ends_with_exactly_
     let (segment, url) = Segment::start(WRITE_KEY).await;
     segment.script.set_down(true);
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("segment-key");
-    std::fs::write(&key, WRITE_KEY).unwrap();
-    let config = dir.path().join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-            [[sink]]
-            name = "segment"
-            type = "segment"
-            endpoint = "{url}"
-            write_key_file = "{}"
-            flush_interval = "200ms"
-            "#,
-            key.display()
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
+    let config = e2e::write_sink_config(
+        dir.path(),
+        WRITE_KEY,
+        &e2e::segment_sink_table(dir.path(), &url),
+    );
     let data = dir.path().join("data");
     let client = reqwest::Client::new();
 
