@@ -196,14 +196,14 @@ impl BigQuery {
         Ok(())
     }
 
+    /// One insertAll request of `rows` (`bytes`: their serialised size, for the metrics).
     async fn insert(
         &self,
         rows: &[(String, Value)],
+        bytes: usize,
     ) -> (Result<Vec<ItemOutcome>, (Verdict, String)>, RequestStats) {
         let mut request = TableDataInsertAllRequest::new();
-        let mut bytes = 0;
         for (id, row) in rows {
-            bytes += row.to_string().len();
             request
                 .add_row(Some(id.clone()), row)
                 .expect("a JSON row serializes");
@@ -419,20 +419,23 @@ impl Sink for BigQuery {
             .iter()
             .map(|item| (item.id.to_string(), row(item)))
             .collect();
+        let sizes: Vec<usize> = rows.iter().map(|(_, row)| row.to_string().len()).collect();
         let mut start = 0;
         while start < rows.len() {
             // Up to MAX_ROWS rows and MAX_REQUEST_BYTES a request.
             let mut end = start;
             let mut bytes = 0;
             while end < rows.len() && end - start < MAX_ROWS {
-                let size = rows[end].1.to_string().len() + 64;
+                // The row and its insertId and envelope.
+                let size = sizes[end] + 64;
                 if end > start && bytes + size > MAX_REQUEST_BYTES {
                     break;
                 }
                 bytes += size;
                 end += 1;
             }
-            let (result, stats) = self.insert(&rows[start..end]).await;
+            let row_bytes = sizes[start..end].iter().sum();
+            let (result, stats) = self.insert(&rows[start..end], row_bytes).await;
             sent.requests.push(stats);
             match result {
                 Ok(outcomes) => {
