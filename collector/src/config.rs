@@ -113,6 +113,21 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+impl Config {
+    /// Checks what clap cannot: an admin listener reachable from other hosts must have a token,
+    /// since it serves every stored report and the erasure endpoint.
+    pub fn check(&self) -> Result<()> {
+        if !self.admin_listen.ip().is_loopback() && self.admin_token_file.is_none() {
+            return Err(Error::Config(format!(
+                "--admin-listen {} is reachable from other hosts, but no --admin-token-file \
+                 protects the read API and erasure; set one, or listen on 127.0.0.1",
+                self.admin_listen
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -226,6 +241,26 @@ mod tests {
         assert_eq!(config.max_body_size, 8 << 20);
         assert_eq!(config.max_decompressed_size, 32 << 20);
         assert!(!config.relaxed_cluster_ids);
+        config.check().unwrap();
+    }
+
+    #[test]
+    fn an_admin_listener_open_to_other_hosts_needs_a_token() {
+        let open = Config::parse_from(["collector", "--admin-listen", "0.0.0.0:9090"]);
+        let error = open.check().unwrap_err().to_string();
+        assert!(error.contains("--admin-token-file"), "{error}");
+        Config::parse_from([
+            "collector",
+            "--admin-listen",
+            "0.0.0.0:9090",
+            "--admin-token-file",
+            "/run/secrets/admin-token",
+        ])
+        .check()
+        .unwrap();
+        Config::parse_from(["collector", "--admin-listen", "[::1]:9090"])
+            .check()
+            .unwrap();
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub enum Error {
     /// A listener failed while serving.
     #[error("server failed: {0}")]
     Serve(std::io::Error),
-    /// The sink configuration cannot be used.
+    /// The flags or the sink configuration cannot be used.
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -114,6 +114,7 @@ pub fn open(config: &Config, sinks: &[sinks::Configured]) -> Result<AppState> {
 /// Opens the store, starts the sinks' delivery, binds both listeners and serves until
 /// `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+    config.check()?;
     let sinks = load_sinks(&config).await?;
     let state = open(&config, &sinks)?;
     let bind = |addr: SocketAddr| async move {

@@ -6,6 +6,7 @@ pub mod bigquery;
 pub mod kube_standin;
 pub mod sink_standins;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -345,4 +346,25 @@ where
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Metric names in an OpenMetrics text (`/metrics`) as alerts and docs name them: histogram
+/// series (`_bucket`, `_sum`, `_count`) folded into their family name.
+pub fn metric_families(text: &str) -> BTreeSet<String> {
+    let histograms: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" histogram"))
+        .collect();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let name = line.split(['{', ' ']).next().unwrap();
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix).filter(|n| histograms.contains(n)))
+                .unwrap_or(name)
+                .to_string()
+        })
+        .collect()
 }

@@ -70,27 +70,6 @@ fn check_flags(heading: &str, command: Command) {
     }
 }
 
-/// Metric names as scraped: histogram series (`_bucket`, `_sum`, `_count`) folded into their
-/// family name.
-fn exported(text: &str) -> BTreeSet<String> {
-    let histograms: BTreeSet<&str> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.strip_suffix(" histogram"))
-        .collect();
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let name = line.split(['{', ' ']).next().unwrap();
-            ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|suffix| name.strip_suffix(suffix).filter(|n| histograms.contains(n)))
-                .unwrap_or(name)
-                .to_string()
-        })
-        .collect()
-}
-
 fn documented_metrics(heading: &str, prefix: &str) -> BTreeSet<String> {
     rows(heading, prefix)
         .into_iter()
@@ -124,7 +103,7 @@ fn readme_lists_every_collector_metric() {
     });
     assert_eq!(
         documented_metrics("### Collector metrics", "collector_"),
-        exported(&metrics.encode())
+        e2e::metric_families(&metrics.encode())
     );
 }
 
@@ -133,6 +112,6 @@ fn readme_lists_every_volunteer_metric() {
     let metrics = volunteer::metrics::Metrics::new();
     assert_eq!(
         documented_metrics("### Volunteer metrics", "volunteer_"),
-        exported(&metrics.encode())
+        e2e::metric_families(&metrics.encode())
     );
 }
