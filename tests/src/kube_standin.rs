@@ -130,6 +130,49 @@ pub fn kubeconfig(address: SocketAddr) -> String {
     )
 }
 
+/// A stand-in cluster served in the background, and a kubeconfig file that points at it.
+pub struct Cluster {
+    /// Holds the kubeconfig file.
+    _dir: tempfile::TempDir,
+    /// The kubeconfig file (for `KUBECONFIG`).
+    pub kubeconfig: std::path::PathBuf,
+    /// The stand-in (request counts).
+    pub standin: Arc<StandIn>,
+}
+
+/// Starts a stand-in cluster of `size` with `faults` on loopback.
+pub async fn cluster(size: ClusterSize, faults: Faults) -> Cluster {
+    let standin = StandIn::new(size, faults);
+    let address = spawn(standin.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, self::kubeconfig(address)).unwrap();
+    Cluster {
+        _dir: dir,
+        kubeconfig,
+        standin,
+    }
+}
+
+/// Asserts that no identifier planted in the cluster appears in `text` (case-insensitively).
+pub fn assert_no_canaries(text: &str, what: &str) {
+    for canary in [
+        CANARY,
+        CANARY_IP_PREFIX,
+        KUBE_SYSTEM_UID,
+        "203-0-113",
+        "i-zqx",
+        "jane.doe",
+    ] {
+        assert!(
+            !text
+                .to_ascii_lowercase()
+                .contains(&canary.to_ascii_lowercase()),
+            "{what} contains the canary {canary:?}:\n{text}"
+        );
+    }
+}
+
 /// The stand-in's routes.
 pub fn router(standin: Arc<StandIn>) -> Router {
     Router::new()

@@ -204,6 +204,39 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// The volunteer binary reading the cluster of `kubeconfig` (never an in-cluster config), with
+/// `args`.
+pub fn volunteer_command(kubeconfig: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary("volunteer"));
+    command
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("RUST_LOG", "info")
+        .args(args);
+    command
+}
+
+/// Runs `command` to its end: exit code, standard output, standard error.
+pub async fn run_captured(
+    mut command: Command,
+    deadline: Duration,
+) -> (Option<i32>, String, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(deadline, command.output())
+        .await
+        .expect("the process ended before the deadline")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Sends SIGTERM to a child process.
 pub fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("the process is running").to_string();

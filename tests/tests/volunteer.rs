@@ -2,89 +2,23 @@
 //! and a real collector: dry run, one-shot and periodic delivery, degradation, failure exits,
 //! and the privacy canaries.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::kube_standin::{
-    self, CANARY, CANARY_IP_PREFIX, ClusterSize, Faults, KUBE_SYSTEM_UID, StandIn,
+    CANARY, ClusterSize, Faults, KUBE_SYSTEM_UID, assert_no_canaries, cluster,
 };
-use e2e::{Collector, binary, get_json, run_to_end, sigterm};
+use e2e::{
+    Collector, binary, get_json, run_captured as run, run_to_end, sigterm,
+    volunteer_command as volunteer,
+};
 use serde_json::Value;
 use tokio::process::Command;
-
-struct Cluster {
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    standin: Arc<StandIn>,
-}
 
 const SIZE: ClusterSize = ClusterSize {
     nodes: 7,
     namespaces: 12,
     pods: 300,
 };
-
-async fn cluster(size: ClusterSize, faults: Faults) -> Cluster {
-    let standin = StandIn::new(size, faults);
-    let address = kube_standin::spawn(standin.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, kube_standin::kubeconfig(address)).unwrap();
-    Cluster {
-        _dir: dir,
-        kubeconfig,
-        standin,
-    }
-}
-
-fn volunteer(kubeconfig: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(binary("volunteer"));
-    command
-        .env("KUBECONFIG", kubeconfig)
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .env("RUST_LOG", "info")
-        .args(args);
-    command
-}
-
-/// Runs the volunteer to its end: exit code, standard output, standard error.
-async fn run(command: Command, deadline: Duration) -> (Option<i32>, String, String) {
-    let mut command = command;
-    command
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(deadline, command.output())
-        .await
-        .expect("the volunteer ended before the deadline")
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// Every planted identifier is absent from `text`.
-fn assert_no_canaries(text: &str, what: &str) {
-    for canary in [
-        CANARY,
-        CANARY_IP_PREFIX,
-        KUBE_SYSTEM_UID,
-        "203-0-113",
-        "i-zqx",
-        "jane.doe",
-    ] {
-        assert!(
-            !text
-                .to_ascii_lowercase()
-                .contains(&canary.to_ascii_lowercase()),
-            "{what} contains the canary {canary:?}:\n{text}"
-        );
-    }
-}
 
 fn expected_cluster_id() -> String {
     volunteer::identity::cluster_id_from_uid(KUBE_SYSTEM_UID).to_string()
