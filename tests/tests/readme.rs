@@ -115,3 +115,83 @@ fn readme_lists_every_volunteer_metric() {
         e2e::metric_families(&metrics.encode())
     );
 }
+
+/// The first fenced block of `language` in the section under `heading`.
+fn code_block(heading: &str, language: &str) -> String {
+    let readme = readme();
+    let section = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    let block = section
+        .split_once(&format!("```{language}\n"))
+        .unwrap_or_else(|| panic!("{heading}: no {language} block"))
+        .1;
+    block.split_once("```").unwrap().0.to_string()
+}
+
+/// Every field path of a report (`nodes[].capacity[].value`, `objects.<kind>.total`).
+fn field_paths(value: &serde_json::Value, path: &str, paths: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                let key = if path == "objects" { "<kind>" } else { key };
+                let child_path = if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                };
+                paths.insert(child_path.clone());
+                field_paths(child, &child_path, paths);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            let item_path = format!("{path}[]");
+            for item in items {
+                if item.is_object() {
+                    paths.remove(path);
+                    paths.insert(item_path.clone());
+                    field_paths(item, &item_path, paths);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_example_report_is_a_volunteer_report_and_every_field_is_explained() {
+    let example = code_block("## What leaves your cluster", "json");
+    let value: serde_json::Value = serde_json::from_str(&example).unwrap();
+    let time: i64 = value["timestamp"].as_str().unwrap().parse().unwrap();
+    // What the volunteer printed passes the collector's admission untouched.
+    let admitted = common::admit(example.as_bytes(), common::ClusterIdRule::Uuid, time).unwrap();
+    assert!(admitted.changes.is_empty(), "{:?}", admitted.changes);
+    assert_eq!(admitted.unknown_fields, 0);
+    assert_eq!(admitted.report.version, volunteer::SCHEMA_VERSION);
+
+    // Every field is in the table: itself, or inside a parent whose type lists its members.
+    let table: std::collections::BTreeMap<String, String> = rows("## What leaves your cluster", "")
+        .into_iter()
+        .map(|cells| (cells[0].clone(), cells[1].clone()))
+        .collect();
+    let mut paths = BTreeSet::new();
+    field_paths(&value, "", &mut paths);
+    for path in &paths {
+        let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or_default();
+        let explained =
+            table.contains_key(path) || table.get(parent).is_some_and(|kind| kind.contains('{'));
+        assert!(
+            explained,
+            "the README's field table does not explain {path}"
+        );
+    }
+    for kind in [
+        "nodes[]",
+        "objects.<kind>.ageSeconds",
+        "skipped[]",
+        "extensions[]",
+    ] {
+        assert!(paths.contains(kind), "the example lacks {kind}");
+    }
+}
