@@ -7,7 +7,7 @@
 #
 # The build runs the cargo commands the benchmarks measure (bench/run.sh, bench/volunteer.sh): the
 # collector with `--release`, the volunteer with its size-optimised `volunteer` profile, both
-# `--locked`. (test.sh compiles the same sources in the debug profile.)
+# `--locked`. CI (.ci/run) runs these two cargo commands, taken from this file, after the tests.
 # Other platforms build under emulation (QEMU, as buildx sets up), slowly but without a
 # cross-compiler. The runtime is distroless/cc: glibc for bundled SQLite, ring and mimalloc, no
 # shell, and the non-root user 65532.
