@@ -195,7 +195,16 @@ pub async fn run_to_end(mut command: Command, deadline: Duration) -> (Option<i32
 
 /// GETs `url` and decodes its JSON body, failing the test on a non-2xx answer.
 pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
-    let response = client.get(url).send().await.unwrap();
+    json_answer(client.get(url), url).await
+}
+
+/// [`get_json`] with `Authorization: Bearer <token>` (the collector's admin API).
+pub async fn get_json_with_token(client: &reqwest::Client, url: &str, token: &str) -> Value {
+    json_answer(client.get(url).bearer_auth(token), url).await
+}
+
+async fn json_answer(request: reqwest::RequestBuilder, url: &str) -> Value {
+    let response = request.send().await.unwrap();
     assert!(
         response.status().is_success(),
         "{url}: {}",

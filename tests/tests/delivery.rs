@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use e2e::bigquery::{BigQueryEmulator, EMULATOR_PROJECT};
 use e2e::sink_standins::{Answer, Segment, Woopra};
-use e2e::{Collector, binary, fixture, metric, now, post_reports, sigterm, wait_for};
+use e2e::{
+    Collector, binary, fixture, get_json_with_token, metric, now, post_reports, sigterm, wait_for,
+};
 use serde_json::Value;
 
 const WRITE_KEY: &str = "wk_delivery_test";
@@ -66,18 +68,7 @@ async fn start_collector(dir: &Path, config: Option<&str>) -> Collector {
 }
 
 async fn admin_get(client: &reqwest::Client, collector: &Collector, path: &str) -> Value {
-    let response = client
-        .get(collector.admin_url(path))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
+    get_json_with_token(client, &collector.admin_url(path), ADMIN_TOKEN).await
 }
 
 async fn metrics(client: &reqwest::Client, collector: &Collector) -> String {

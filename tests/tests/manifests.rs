@@ -782,7 +782,8 @@ async fn the_collector_flags_agree_with_its_volumes_ports_probes_and_secrets() {
         Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("http".into()))
     );
     let selector = service_spec.selector.unwrap();
-    let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
+    let pod_metadata = spec.template.metadata.unwrap();
+    let pod_labels = pod_metadata.labels.unwrap();
     assert!(selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
     assert_eq!(
         spec.service_name.as_deref(),
@@ -790,7 +791,7 @@ async fn the_collector_flags_agree_with_its_volumes_ports_probes_and_secrets() {
     );
 
     // Prometheus reaches the admin port on the pods: annotations and the PodMonitor.
-    let annotations = statefulset_annotations(&here);
+    let annotations = pod_metadata.annotations.unwrap();
     assert_eq!(annotations["prometheus.io/port"], port("admin").to_string());
     assert_eq!(annotations["prometheus.io/path"], "/metrics");
     let monitoring = in_dir(&documents, "collector/monitoring");
@@ -832,17 +833,6 @@ async fn the_collector_flags_agree_with_its_volumes_ports_probes_and_secrets() {
             assert_eq!(backend.port.unwrap().name.as_deref(), Some("http"));
         }
     }
-}
-
-fn statefulset_annotations(here: &[Document]) -> BTreeMap<String, String> {
-    let statefulset: StatefulSet = one(here, "StatefulSet");
-    statefulset
-        .spec
-        .template
-        .metadata
-        .unwrap()
-        .annotations
-        .unwrap()
 }
 
 /// `(metric, label, value)` of every equality or regex matcher in `expr`, and the bare metric

@@ -9,16 +9,20 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
 }
 
-/// The cells of the table rows under `heading` (up to the next heading) whose first cell starts
-/// with `prefix`.
-fn rows(heading: &str, prefix: &str) -> Vec<Vec<String>> {
+/// The text under `heading`, up to the next heading.
+fn section(heading: &str) -> String {
     let readme = readme();
     let section = readme
         .split_once(&format!("\n{heading}\n"))
         .unwrap_or_else(|| panic!("README has no {heading:?}"))
         .1;
-    let section = section.split("\n#").next().unwrap();
-    section
+    section.split("\n#").next().unwrap().to_string()
+}
+
+/// The cells of the table rows under `heading` (up to the next heading) whose first cell starts
+/// with `prefix`.
+fn rows(heading: &str, prefix: &str) -> Vec<Vec<String>> {
+    section(heading)
         .lines()
         .filter(|line| line.starts_with(&format!("| `{prefix}")))
         .map(|line| {
@@ -118,12 +122,8 @@ fn readme_lists_every_volunteer_metric() {
 
 /// The first fenced block of `language` in the section under `heading`.
 fn code_block(heading: &str, language: &str) -> String {
-    let readme = readme();
-    let section = readme
-        .split_once(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("README has no {heading:?}"))
-        .1;
-    let block = section
+    let text = section(heading);
+    let block = text
         .split_once(&format!("```{language}\n"))
         .unwrap_or_else(|| panic!("{heading}: no {language} block"))
         .1;

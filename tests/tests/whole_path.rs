@@ -13,8 +13,8 @@ use e2e::bigquery::{BigQueryEmulator, EMULATOR_PROJECT};
 use e2e::kube_standin::{ClusterSize, Faults, KUBE_SYSTEM_UID, assert_no_canaries, cluster};
 use e2e::sink_standins::{Segment, Woopra};
 use e2e::{
-    Collector, binary, run_captured, segment_sink_table, sigterm, volunteer_command, wait_for,
-    write_sink_config,
+    Collector, binary, get_json_with_token, run_captured, segment_sink_table, sigterm,
+    volunteer_command, wait_for, write_sink_config,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -166,15 +166,7 @@ impl Deployment {
         ));
         let unauthorised = client.get(&url).send().await.unwrap();
         assert_eq!(unauthorised.status(), 401, "the read API needs the token");
-        let page: Value = client
-            .get(&url)
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json_with_token(client, &url, ADMIN_TOKEN).await;
         page["reports"].as_array().cloned().unwrap_or_default()
     }
 
