@@ -6,7 +6,8 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+pub use common::cli::LogFormat;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
@@ -128,15 +129,6 @@ impl Config {
     }
 }
 
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// A secret (bearer token) read from a file. `Debug` and `Display` never show it, and
 /// comparison goes through SHA-256 digests so its timing does not reveal a prefix.
 #[derive(Clone)]
@@ -149,13 +141,12 @@ impl Secret {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
             path: path.to_owned(),
-            reason: source.to_string(),
+            source,
         })?;
         let token = text.trim();
         if token.is_empty() {
-            return Err(Error::SecretFile {
+            return Err(Error::EmptySecretFile {
                 path: path.to_owned(),
-                reason: "the file is empty".into(),
             });
         }
         Ok(Self::new(token))

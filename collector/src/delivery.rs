@@ -2,13 +2,16 @@
 //! and records what the sink confirmed. A sink that is down only slows its own worker.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::time::unix_now;
+use common::wire;
+use rand::Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::{DeliveryLabels, DeliveryOutcome, Metrics, SinkLabels};
-use crate::sinks::{Configured, ItemOutcome, backoff};
+use crate::sinks::{Configured, ItemOutcome, Sent};
 use crate::store::{OutboxReader, OutboxUpdate, Store};
 
 /// How often a worker refreshes its outbox gauges when idle.
@@ -38,34 +41,16 @@ pub async fn start(
     for configured in sinks {
         let labels = SinkLabels {
             sink: configured.name.clone(),
-            r#type: configured.kind,
+            r#type: configured.kind.as_str(),
         };
-        // Every per-sink series exists from the start, so that dashboards see zeros, not gaps.
-        for gauge in [
-            &metrics.outbox_depth,
-            &metrics.outbox_oldest,
-            &metrics.outbox_dead,
-        ] {
-            let _ = gauge.get_or_create(&labels);
-        }
-        for outcome in [
-            DeliveryOutcome::delivered,
-            DeliveryOutcome::retried,
-            DeliveryOutcome::dead,
-        ] {
-            let _ = metrics.deliveries.get_or_create(&DeliveryLabels {
-                sink: labels.sink.clone(),
-                r#type: labels.r#type,
-                outcome,
-            });
-        }
+        metrics.init_sink(&labels);
         match configured.sink.healthcheck().await {
             Ok(()) => {
-                tracing::info!(sink = %configured.name, r#type = configured.kind, "sink healthcheck passed");
+                tracing::info!(sink = %configured.name, r#type = %configured.kind, "sink healthcheck passed");
                 metrics.sink_up.get_or_create(&labels).set(1);
             }
             Err(error) => {
-                tracing::warn!(sink = %configured.name, r#type = configured.kind, %error, "sink healthcheck failed; deliveries wait and retry");
+                tracing::warn!(sink = %configured.name, r#type = %configured.kind, %error, "sink healthcheck failed; deliveries wait and retry");
                 metrics.sink_up.get_or_create(&labels).set(0);
             }
         }
@@ -205,7 +190,7 @@ impl Worker {
         }
 
         let sent = if items.is_empty() {
-            crate::sinks::Sent::default()
+            Sent::default()
         } else {
             self.sink.sink.send(&items, full).await
         };
@@ -303,9 +288,25 @@ enum Round {
     Failed(Option<Duration>),
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+/// The delay before retry `attempt` (1-based) of a failing sink: full jitter over a doubling
+/// window from 1 s, capped at `cap`.
+pub fn backoff(attempt: u32, cap: Duration) -> Duration {
+    wire::backoff(attempt, cap, rand::rng().random_range(wire::BACKOFF_JITTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_with_jitter() {
+        let cap = Duration::from_secs(300);
+        for attempt in 1..30 {
+            let delay = backoff(attempt, cap);
+            assert!(delay <= cap, "{attempt}: {delay:?}");
+            assert!(delay >= Duration::from_millis(500));
+        }
+        assert!(backoff(1, cap) <= Duration::from_secs(1));
+        assert!(backoff(20, Duration::from_secs(2)) <= Duration::from_secs(2));
+    }
 }

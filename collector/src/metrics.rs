@@ -321,7 +321,7 @@ impl Metrics {
                 reason: reason.as_str(),
             });
         }
-        for field in Field::ALL {
+        for field in Field::all() {
             let _ = fields_sanitized.get_or_create(&FieldLabels {
                 field: field.as_str(),
             });
@@ -397,7 +397,7 @@ impl Metrics {
                 })
                 .inc();
         }
-        for field in Field::ALL {
+        for field in Field::all() {
             let n = changes.rewritten(field);
             if n > 0 {
                 self.fields_sanitized

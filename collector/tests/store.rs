@@ -161,7 +161,7 @@ fn open_with_sinks(dir: &std::path::Path, sinks: &[&str]) -> Store {
             .iter()
             .map(|name| SinkRegistration {
                 name: name.to_string(),
-                kind: "segment".into(),
+                kind: collector::sinks::SinkKind::Segment,
             })
             .collect(),
         ..StoreOptions::default()

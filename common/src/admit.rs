@@ -1,4 +1,5 @@
-//! From request bytes to a stored-ready report: decode, validate, sanitize, time and id.
+//! From request bytes to a stored-ready report: decompress, decode, validate, sanitize, time
+//! and id.
 
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -8,6 +9,7 @@ use crate::report::Report;
 use crate::sanitize::{self, Changes};
 use crate::time::{self, ReportTime, TimeSource};
 use crate::validate::{ClusterIdRule, validate};
+use crate::wire::{Encoding, decode_body};
 use crate::{Error, id};
 
 /// A report the collector may store, with everything it needs to store it.
@@ -41,6 +43,18 @@ pub fn canonical_cluster_id(id: &str) -> String {
         Ok(uuid) => uuid.hyphenated().to_string(),
         Err(_) => id.to_ascii_lowercase(),
     }
+}
+
+/// Admits a request body as it came off the wire (`encoding`, at most `limit` bytes once
+/// decompressed): [`decode_body`], then [`admit`].
+pub fn admit_body(
+    wire: &[u8],
+    encoding: Encoding,
+    limit: usize,
+    rule: ClusterIdRule,
+    received_at: i64,
+) -> Result<Admitted, Error> {
+    admit(&decode_body(wire, encoding, limit)?, rule, received_at)
 }
 
 /// Decodes, validates and sanitizes one report received at `received_at` (unix seconds).

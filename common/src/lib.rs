@@ -3,21 +3,34 @@
 
 pub mod admit;
 pub mod anonymize;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod decode;
 pub mod extensions;
 pub mod id;
 pub mod report;
 pub mod sanitize;
+pub mod secret;
 pub mod time;
 pub mod validate;
+pub mod wire;
 
-pub use admit::{Admitted, admit, canonical_cluster_id};
+pub use admit::{Admitted, admit, admit_body, canonical_cluster_id};
 pub use report::Report;
 pub use validate::{ClusterIdRule, Problem, Problems};
 
 /// Why a report was refused.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The body is larger than allowed once decompressed.
+    #[error("the report is larger than {limit} bytes after decompression")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body is declared gzip but is not.
+    #[error("the body is not valid gzip: {0}")]
+    Gzip(#[source] std::io::Error),
     /// The body is not JSON of the report format (a syntax or type error).
     #[error("the body is not a valid report: {}: {}", .0.field, .0.message)]
     Decode(Problem),
@@ -32,6 +45,7 @@ impl Error {
         match self {
             Error::Decode(problem) => std::slice::from_ref(problem),
             Error::Invalid(problems) => &problems.0,
+            Error::TooLarge { .. } | Error::Gzip(_) => &[],
         }
     }
 }

@@ -108,6 +108,101 @@ pub struct Node {
     pub capacity: Vec<Resource>,
 }
 
+/// The facts a node reports besides its id and capacity, each a closed vocabulary or a version;
+/// every place that handles node facts goes through this list.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "camelCase")]
+pub enum NodeFact {
+    /// `operatingSystem`
+    OperatingSystem,
+    /// `osImage`
+    OsImage,
+    /// `kernelVersion`
+    KernelVersion,
+    /// `architecture`
+    Architecture,
+    /// `containerRuntimeVersion`
+    ContainerRuntimeVersion,
+    /// `kubeletVersion`
+    KubeletVersion,
+    /// `cloudProvider`
+    CloudProvider,
+}
+
+impl NodeFact {
+    /// Every fact, in wire order.
+    pub const ALL: &[NodeFact] = <NodeFact as strum::VariantArray>::VARIANTS;
+
+    /// The facts nodes are counted by in statistics and summaries: every one but the kernel
+    /// version, whose builds tell little about a fleet.
+    pub const COUNTED: [NodeFact; 6] = [
+        NodeFact::OperatingSystem,
+        NodeFact::OsImage,
+        NodeFact::Architecture,
+        NodeFact::ContainerRuntimeVersion,
+        NodeFact::KubeletVersion,
+        NodeFact::CloudProvider,
+    ];
+
+    /// The fact's field name on the wire.
+    pub fn wire_name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The name of the fact's distribution over a fleet, in statistics and analytics summaries.
+    pub fn plural(self) -> &'static str {
+        match self {
+            NodeFact::OperatingSystem => "operatingSystems",
+            NodeFact::OsImage => "osImages",
+            NodeFact::KernelVersion => "kernelVersions",
+            NodeFact::Architecture => "architectures",
+            NodeFact::ContainerRuntimeVersion => "containerRuntimes",
+            NodeFact::KubeletVersion => "kubeletVersions",
+            NodeFact::CloudProvider => "cloudProviders",
+        }
+    }
+}
+
+impl Node {
+    /// The value of one fact, if reported.
+    pub fn fact(&self, fact: NodeFact) -> Option<&str> {
+        match fact {
+            NodeFact::OperatingSystem => &self.operating_system,
+            NodeFact::OsImage => &self.os_image,
+            NodeFact::KernelVersion => &self.kernel_version,
+            NodeFact::Architecture => &self.architecture,
+            NodeFact::ContainerRuntimeVersion => &self.container_runtime_version,
+            NodeFact::KubeletVersion => &self.kubelet_version,
+            NodeFact::CloudProvider => &self.cloud_provider,
+        }
+        .as_deref()
+    }
+
+    /// The slot of one fact, to set or rewrite it.
+    pub fn fact_mut(&mut self, fact: NodeFact) -> &mut Option<String> {
+        match fact {
+            NodeFact::OperatingSystem => &mut self.operating_system,
+            NodeFact::OsImage => &mut self.os_image,
+            NodeFact::KernelVersion => &mut self.kernel_version,
+            NodeFact::Architecture => &mut self.architecture,
+            NodeFact::ContainerRuntimeVersion => &mut self.container_runtime_version,
+            NodeFact::KubeletVersion => &mut self.kubelet_version,
+            NodeFact::CloudProvider => &mut self.cloud_provider,
+        }
+    }
+}
+
 /// One capacity entry of a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -174,7 +269,20 @@ pub struct Objects {
 }
 
 /// The closed list of object kinds a report may count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum ObjectKind {
     /// `pods`
     Pods,
@@ -202,35 +310,11 @@ pub enum ObjectKind {
 
 impl ObjectKind {
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 11] = [
-        ObjectKind::Pods,
-        ObjectKind::Services,
-        ObjectKind::Deployments,
-        ObjectKind::StatefulSets,
-        ObjectKind::DaemonSets,
-        ObjectKind::Jobs,
-        ObjectKind::CronJobs,
-        ObjectKind::PersistentVolumeClaims,
-        ObjectKind::ConfigMaps,
-        ObjectKind::Secrets,
-        ObjectKind::Ingresses,
-    ];
+    pub const ALL: &[ObjectKind] = <ObjectKind as strum::VariantArray>::VARIANTS;
 
     /// The kind's name on the wire (its lowercase plural resource name).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ObjectKind::Pods => "pods",
-            ObjectKind::Services => "services",
-            ObjectKind::Deployments => "deployments",
-            ObjectKind::StatefulSets => "statefulsets",
-            ObjectKind::DaemonSets => "daemonsets",
-            ObjectKind::Jobs => "jobs",
-            ObjectKind::CronJobs => "cronjobs",
-            ObjectKind::PersistentVolumeClaims => "persistentvolumeclaims",
-            ObjectKind::ConfigMaps => "configmaps",
-            ObjectKind::Secrets => "secrets",
-            ObjectKind::Ingresses => "ingresses",
-        }
+        self.into()
     }
 }
 
@@ -253,8 +337,8 @@ impl Objects {
     /// The counted kinds with their statistics, in wire order.
     pub fn iter(&self) -> impl Iterator<Item = (ObjectKind, &ObjectStats)> {
         ObjectKind::ALL
-            .into_iter()
-            .filter_map(|kind| self.get(kind).map(|stats| (kind, stats)))
+            .iter()
+            .filter_map(|kind| self.get(*kind).map(|stats| (*kind, stats)))
     }
 
     fn slot(&self, kind: ObjectKind) -> &Option<ObjectStats> {
@@ -332,20 +416,86 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Sections a [`Skipped`] entry may name, besides `objects.<kind>`.
-pub const SKIPPABLE_SECTIONS: [&str; 4] = ["masterVersion", "nodes", "nodeIdKey", "namespaces"];
+impl Skipped {
+    /// An entry saying `section` was not read, and why.
+    pub fn new(section: Section, reason: SkipReason) -> Self {
+        Skipped {
+            section: section.to_string(),
+            reason: reason.as_str().to_string(),
+        }
+    }
+}
 
-/// Reasons a [`Skipped`] entry may give.
-pub const SKIP_REASONS: [&str; 8] = [
-    "forbidden",
-    "unauthorized",
-    "notFound",
-    "expired",
-    "timeout",
-    "unavailable",
-    "disabled",
-    "error",
-];
+/// A section a [`Skipped`] entry may name: the closed vocabulary of [`Skipped::section`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `masterVersion`
+    MasterVersion,
+    /// `nodes`
+    Nodes,
+    /// `nodeIdKey`: the secret keying node ids (a random one was used instead).
+    NodeIdKey,
+    /// `namespaces`
+    Namespaces,
+    /// `objects.<kind>`
+    Objects(ObjectKind),
+}
+
+impl Section {
+    /// The section a [`Skipped::section`] names, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "masterVersion" => Section::MasterVersion,
+            "nodes" => Section::Nodes,
+            "nodeIdKey" => Section::NodeIdKey,
+            "namespaces" => Section::Namespaces,
+            other => Section::Objects(other.strip_prefix("objects.")?.parse().ok()?),
+        })
+    }
+}
+
+impl std::fmt::Display for Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Section::MasterVersion => f.write_str("masterVersion"),
+            Section::Nodes => f.write_str("nodes"),
+            Section::NodeIdKey => f.write_str("nodeIdKey"),
+            Section::Namespaces => f.write_str("namespaces"),
+            Section::Objects(kind) => write!(f, "objects.{}", kind.as_str()),
+        }
+    }
+}
+
+/// Why a section could not be read: the closed vocabulary of [`Skipped::reason`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(serialize_all = "camelCase")]
+pub enum SkipReason {
+    /// The volunteer may not read it (HTTP 403).
+    Forbidden,
+    /// The volunteer's credentials were refused (HTTP 401).
+    Unauthorized,
+    /// The API server does not serve it (HTTP 404).
+    NotFound,
+    /// A list's continue token kept expiring (HTTP 410).
+    Expired,
+    /// The API server did not answer in time.
+    Timeout,
+    /// The API server was overloaded or failing.
+    Unavailable,
+    /// Turned off by the volunteer's flags.
+    Disabled,
+    /// Any other failure.
+    Error,
+}
+
+impl SkipReason {
+    /// The reason's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
 
 /// Go encodes an empty slice without `omitempty` as `null`; treat it as empty.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -354,4 +504,104 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire names are part of the format: stored reports and dashboards hold them.
+    #[test]
+    fn vocabularies_keep_their_wire_names() {
+        let kinds: Vec<&str> = ObjectKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "pods",
+                "services",
+                "deployments",
+                "statefulsets",
+                "daemonsets",
+                "jobs",
+                "cronjobs",
+                "persistentvolumeclaims",
+                "configmaps",
+                "secrets",
+                "ingresses"
+            ]
+        );
+        let facts: Vec<&str> = NodeFact::ALL.iter().map(|f| f.wire_name()).collect();
+        assert_eq!(
+            facts,
+            [
+                "operatingSystem",
+                "osImage",
+                "kernelVersion",
+                "architecture",
+                "containerRuntimeVersion",
+                "kubeletVersion",
+                "cloudProvider"
+            ]
+        );
+        let reasons: Vec<&str> = <SkipReason as strum::VariantArray>::VARIANTS
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "forbidden",
+                "unauthorized",
+                "notFound",
+                "expired",
+                "timeout",
+                "unavailable",
+                "disabled",
+                "error"
+            ]
+        );
+        for reason in <SkipReason as strum::VariantArray>::VARIANTS {
+            assert_eq!(reason.as_str().parse::<SkipReason>(), Ok(*reason));
+        }
+    }
+
+    #[test]
+    fn sections_round_trip_and_unknown_ones_are_none() {
+        let mut sections = vec![
+            Section::MasterVersion,
+            Section::Nodes,
+            Section::NodeIdKey,
+            Section::Namespaces,
+        ];
+        sections.extend(ObjectKind::ALL.iter().map(|kind| Section::Objects(*kind)));
+        for section in sections {
+            assert_eq!(Section::parse(&section.to_string()), Some(section));
+        }
+        assert_eq!(
+            Section::Objects(ObjectKind::PersistentVolumeClaims).to_string(),
+            "objects.persistentvolumeclaims"
+        );
+        for unknown in [
+            "objects.widgets",
+            "objects.",
+            "secret-db-names",
+            "Nodes",
+            "",
+        ] {
+            assert_eq!(Section::parse(unknown), None, "{unknown}");
+        }
+    }
+
+    #[test]
+    fn facts_are_read_and_written_through_one_accessor() {
+        let mut node = Node::default();
+        for (i, fact) in NodeFact::ALL.iter().enumerate() {
+            *node.fact_mut(*fact) = Some(format!("value-{i}"));
+        }
+        assert_eq!(node.os_image.as_deref(), Some("value-1"));
+        assert_eq!(node.cloud_provider.as_deref(), Some("value-6"));
+        for (i, fact) in NodeFact::ALL.iter().enumerate() {
+            assert_eq!(node.fact(*fact), Some(format!("value-{i}").as_str()));
+        }
+    }
 }

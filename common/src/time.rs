@@ -33,6 +33,20 @@ impl TimeSource {
     }
 }
 
+/// Unix seconds now, by the system clock.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-11-21T15:00:00Z`); times before 1970 as the epoch.
+pub fn rfc3339(unix_seconds: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
 /// A report's time in unix seconds, and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportTime {
@@ -71,6 +85,12 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_763_737_200;
+
+    #[test]
+    fn rfc3339_is_utc_seconds() {
+        assert_eq!(rfc3339(NOW), "2025-11-21T15:00:00Z");
+        assert_eq!(rfc3339(-5), "1970-01-01T00:00:00Z");
+    }
 
     #[test]
     fn plausible_timestamps_are_kept_others_become_received_at() {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use common::anonymize::NodeIdHash;
+pub use common::cli::LogFormat;
 use url::Url;
 use uuid::Uuid;
 
@@ -125,15 +126,6 @@ impl From<NodeIdHashFlag> for NodeIdHash {
             NodeIdHashFlag::SpartakusMd5 => NodeIdHash::SpartakusMd5,
         }
     }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 impl Config {

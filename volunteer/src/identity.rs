@@ -2,13 +2,14 @@
 //! `kube-system` namespace's UID (which itself never leaves the cluster).
 
 use common::anonymize::NodeIdKey;
-use common::report::Skipped;
+use common::report::{Section, SkipReason, Skipped};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::{Api, Client};
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::snapshot::{ApiCalls, needs_kube_system, skip_reason};
+use crate::paging::ApiCalls;
+use crate::sections::{needs_kube_system, skip_reason};
 use crate::{Error, Result};
 
 /// The project's UUID namespace for cluster ids derived from the `kube-system` UID. Never change
@@ -79,19 +80,16 @@ pub async fn resolve(
         (None, None) => {
             let reason = match &kube_system {
                 Some(Err(error)) => skip_reason(error),
-                _ => "unavailable",
+                _ => SkipReason::Unavailable,
             };
             tracing::warn!(
-                reason,
+                reason = reason.as_str(),
                 "no node-id key (neither --node-id-key-file nor the kube-system namespace UID): \
                  using a random key, so node ids change when the volunteer restarts"
             );
             (
                 fallback_key.clone(),
-                Some(Skipped {
-                    section: "nodeIdKey".into(),
-                    reason: reason.into(),
-                }),
+                Some(Skipped::new(Section::NodeIdKey, reason)),
             )
         }
     };

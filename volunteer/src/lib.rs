@@ -7,9 +7,13 @@ pub mod identity;
 pub mod metrics;
 #[cfg(test)]
 mod mock_api;
+pub mod paging;
 pub mod publish;
 pub mod rbac;
+pub mod reduce;
+pub mod report;
 pub mod run;
+pub mod sections;
 pub mod snapshot;
 pub mod tally;
 

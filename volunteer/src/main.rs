@@ -1,26 +1,16 @@
 //! Entry point of the volunteer binary: flags, logging, the Kubernetes client, signals.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use volunteer::config::LogFormat;
+use common::cli::{init_logging, shutdown_signal};
 use volunteer::metrics::Metrics;
 use volunteer::{Config, Finished, Volunteer, rbac};
 
 fn main() -> ExitCode {
     let config = Config::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match config.log_format {
-        LogFormat::Json => logs.json().init(),
-        LogFormat::Text => logs.init(),
-    }
+    init_logging(config.log_format);
     if let Err(error) = config.check() {
         tracing::error!(%error, "invalid flags");
         return ExitCode::from(2);
@@ -75,26 +65,4 @@ async fn run(config: Config) -> anyhow::Result<Finished> {
         server.abort();
     }
     Ok(finished)
-}
-
-/// Completes on SIGTERM (Kubernetes) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

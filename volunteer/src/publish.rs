@@ -1,11 +1,11 @@
 //! Delivery to the collector: gzip, POST to `<collector>/api/v1`, and retries of the identical
 //! bytes (same report id) with capped exponential backoff until a deadline.
 
-use std::io::Write;
 use std::time::Duration;
 
+use common::secret::Credential;
+use common::wire::{self, Verdict};
 use rand::Rng;
-use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use tokio::time::Instant;
 use url::Url;
@@ -13,43 +13,16 @@ use url::Url;
 use crate::config::Config;
 use crate::{Error, Result};
 
-/// First retry delay.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const BACKOFF_CAP: Duration = Duration::from_secs(300);
-/// Longest `Retry-After` honoured.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
-
-/// Whether an answer is worth another try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Stored (any 2xx).
-    Delivered,
-    /// Worth another try: the collector or the network may recover.
-    Retry,
-    /// The collector refused the report; sending it again cannot help.
-    Rejected,
-}
-
-/// The retry decision for an HTTP status: retry 408, 429 and 5xx; other 4xx are final.
-pub fn verdict(status: StatusCode) -> Verdict {
-    match status.as_u16() {
-        200..=299 => Verdict::Delivered,
-        408 | 429 | 500..=599 => Verdict::Retry,
-        _ => Verdict::Rejected,
-    }
-}
 
 /// The delay before retry `attempt` (1-based): full jitter over a doubling, capped window.
 pub fn backoff(attempt: u32) -> Duration {
-    let window = BACKOFF_BASE
-        .saturating_mul(
-            1u32.checked_shl(attempt.saturating_sub(1))
-                .unwrap_or(u32::MAX),
-        )
-        .min(BACKOFF_CAP);
-    let jittered = rand::rng().random_range(0.5..=1.0) * window.as_secs_f64();
-    Duration::from_secs_f64(jittered)
+    wire::backoff(
+        attempt,
+        BACKOFF_CAP,
+        rand::rng().random_range(wire::BACKOFF_JITTER),
+    )
 }
 
 /// How one delivery ended.
@@ -84,7 +57,7 @@ pub struct Publisher {
     http: reqwest::Client,
     endpoint: Url,
     gzip: bool,
-    token: Option<String>,
+    token: Option<Credential>,
 }
 
 impl Publisher {
@@ -107,7 +80,9 @@ impl Publisher {
                 let token = std::fs::read_to_string(path).map_err(|e| {
                     Error::Config(format!("--collector-token-file {}: {e}", path.display()))
                 })?;
-                Some(token.trim().to_string()).filter(|t| !t.is_empty())
+                Some(token.trim())
+                    .filter(|t| !t.is_empty())
+                    .map(Credential::new)
             }
             None => None,
         };
@@ -115,7 +90,7 @@ impl Publisher {
             http: http
                 .build()
                 .map_err(|e| Error::Config(format!("HTTP client: {e}")))?,
-            endpoint: endpoint(collector),
+            endpoint: wire::ingest_url(collector),
             gzip: config.gzip,
             token,
         })
@@ -134,7 +109,7 @@ impl Publisher {
         stop: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Outcome {
         let body = if self.gzip {
-            gzip(report)
+            wire::gzip(report)
         } else {
             report.to_vec()
         };
@@ -184,23 +159,23 @@ impl Publisher {
             request = request.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose());
         }
         let response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        Ok(match verdict(status) {
+        let status = response.status().as_u16();
+        Ok(match wire::collector_verdict(Some(status)) {
             Verdict::Delivered => AttemptResult::Delivered,
             Verdict::Retry => AttemptResult::Retry {
-                status: status.as_u16(),
-                retry_after: response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP)),
+                status,
+                retry_after: wire::retry_after(
+                    response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()),
+                ),
             },
-            Verdict::Rejected => AttemptResult::Rejected {
-                status: status.as_u16(),
+            Verdict::Dead => AttemptResult::Rejected {
+                status,
                 error: response.text().await.unwrap_or_default(),
             },
         })
@@ -219,62 +194,14 @@ enum AttemptResult {
     },
 }
 
-/// `<collector>/api/v1`: appended to the collector URL's path (so a collector behind a path
-/// prefix works), unless the URL already ends with it.
-pub fn endpoint(collector: &Url) -> Url {
-    let mut url = collector.clone();
-    let path = url.path().trim_end_matches('/').to_string();
-    if !path.ends_with("/api/v1") {
-        url.set_path(&format!("{path}/api/v1"));
-    }
-    url
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(bytes)
-        .expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn retry_decisions() {
-        let table = [
-            (200, Verdict::Delivered),
-            (202, Verdict::Delivered),
-            (204, Verdict::Delivered),
-            (400, Verdict::Rejected),
-            (401, Verdict::Rejected),
-            (403, Verdict::Rejected),
-            (404, Verdict::Rejected),
-            (408, Verdict::Retry),
-            (409, Verdict::Rejected),
-            (413, Verdict::Rejected),
-            (415, Verdict::Rejected),
-            (429, Verdict::Retry),
-            (500, Verdict::Retry),
-            (502, Verdict::Retry),
-            (503, Verdict::Retry),
-            (504, Verdict::Retry),
-        ];
-        for (status, expected) in table {
-            assert_eq!(
-                verdict(StatusCode::from_u16(status).unwrap()),
-                expected,
-                "{status}"
-            );
-        }
-    }
-
-    #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
         for attempt in 1..40 {
-            let window = BACKOFF_BASE.as_secs_f64() * 2f64.powi(attempt as i32 - 1);
+            let window = wire::BACKOFF_BASE.as_secs_f64() * 2f64.powi(attempt as i32 - 1);
             let window = window.min(BACKOFF_CAP.as_secs_f64());
             let delay = backoff(attempt).as_secs_f64();
             assert!(
@@ -286,21 +213,21 @@ mod tests {
     }
 
     #[test]
-    fn endpoints() {
-        let cases = [
-            ("https://c.example.com", "https://c.example.com/api/v1"),
-            ("https://c.example.com/", "https://c.example.com/api/v1"),
-            (
-                "https://c.example.com/telemetry/",
-                "https://c.example.com/telemetry/api/v1",
-            ),
-            (
-                "http://127.0.0.1:8080/api/v1",
-                "http://127.0.0.1:8080/api/v1",
-            ),
-        ];
-        for (given, expected) in cases {
-            assert_eq!(endpoint(&given.parse().unwrap()).as_str(), expected);
-        }
+    fn the_token_never_prints() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cr3t-ingest-token\n").unwrap();
+        let config = Config::parse_from([
+            "volunteer",
+            "--collector",
+            "https://c.example.com",
+            "--collector-token-file",
+            token.to_str().unwrap(),
+        ]);
+        let publisher = Publisher::new(&config, config.collector.as_ref().unwrap()).unwrap();
+        let printed = format!("{publisher:?}");
+        assert!(!printed.contains("s3cr3t"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 }

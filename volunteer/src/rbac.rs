@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::snapshot::{KINDS, needs_kube_system};
+use crate::sections::{KINDS, needs_kube_system};
 
 /// Name of the ClusterRole or Roles.
 pub const ROLE_NAME: &str = "volunteer";

@@ -1,12 +1,12 @@
-//! The run loop: build a report (identity, snapshot, extensions), deliver it, wait for the next
-//! jittered period; or once (`--period 0`), or print it (`--dry-run`).
+//! The run loop: build a report, deliver it, wait for the next jittered period; or once
+//! (`--period 0`), or print it (`--dry-run`).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::anonymize::NodeIdKey;
-use common::report::{Report, SCHEMA_VERSION};
-use common::{ClusterIdRule, sanitize, validate};
+use common::report::Report;
+use common::time::unix_now;
 use kube::Client;
 use rand::Rng;
 use tokio::sync::watch;
@@ -15,8 +15,7 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::metrics::{Metrics, ReportOutcome};
 use crate::publish::{Outcome, Publisher};
-use crate::snapshot::{self, ApiCalls, ReadSettings};
-use crate::{Error, Result, extensions, identity};
+use crate::{Result, report};
 
 /// Share of the period by which each period is lengthened or shortened at random.
 const PERIOD_JITTER: f64 = 0.10;
@@ -59,59 +58,15 @@ impl Volunteer {
         })
     }
 
-    /// Builds one report now: identity, snapshot, extensions, reduced by the sanitizer and
-    /// checked by the same validation the collector applies.
+    /// Builds one report now (see [`report::build`]).
     pub async fn build_report(&self) -> Result<Report> {
-        let started = std::time::Instant::now();
-        let now = unix_now();
-        let calls = ApiCalls::default();
-        let identity =
-            identity::resolve(&self.client, &self.config, &self.fallback_key, &calls).await;
-        let identity = match identity {
-            Ok(identity) => identity,
-            Err(error) => {
-                self.metrics.api_requests.inc_by(calls.get());
-                return Err(error);
-            }
-        };
-        let settings = ReadSettings::from(&self.config);
-        let snapshot =
-            snapshot::take(&self.client, &settings, &identity.node_key, now, &calls).await;
-        self.metrics.api_requests.inc_by(calls.get());
-        self.metrics
-            .snapshot_duration
-            .observe(started.elapsed().as_secs_f64());
-
-        let mut report = Report {
-            version: SCHEMA_VERSION.into(),
-            timestamp: now.to_string(),
-            cluster_id: identity.cluster_id.hyphenated().to_string(),
-            master_version: snapshot.master_version,
-            nodes: snapshot.nodes,
-            extensions: Vec::new(),
-            namespaces: snapshot.namespaces,
-            objects: snapshot.objects,
-            skipped: snapshot.skipped,
-        };
-        report.skipped.extend(identity.key_skipped);
-        if let Some(path) = &self.config.extensions {
-            let loaded = extensions::load(path);
-            for warning in &loaded.warnings {
-                tracing::warn!("{warning}");
-            }
-            report.extensions = loaded.extensions;
-        }
-        sanitize::report(&mut report);
-        validate::validate(&report, ClusterIdRule::Uuid).map_err(Error::Invalid)?;
-        tracing::info!(
-            cluster_id = %report.cluster_id,
-            nodes = report.nodes.len(),
-            skipped = report.skipped.len(),
-            api_requests = calls.get(),
-            seconds = started.elapsed().as_secs_f64(),
-            "cluster read"
-        );
-        Ok(report)
+        report::build(
+            &self.client,
+            &self.config,
+            &self.fallback_key,
+            &self.metrics,
+        )
+        .await
     }
 
     /// Runs until done (dry run, one-shot) or until `stop` turns true (periodic).
@@ -213,13 +168,6 @@ async fn sleep_or_stop(duration: Duration, stop: &mut watch::Receiver<bool>) -> 
         () = tokio::time::sleep(duration) => *stop.borrow(),
         () = async { let _ = stop.wait_for(|stop| *stop).await; } => true,
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,119 +1,17 @@
 //! Reading the cluster: server version, nodes, namespaces and object counts, through paged
 //! lists (metadata only for objects), reduced to the report's vocabulary as they stream in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use common::anonymize::{NodeIdHash, NodeIdKey, NodeIdentity, node_id};
-use common::report::{self, ObjectKind, Objects, Skipped};
-use common::sanitize;
+use common::anonymize::{NodeIdHash, NodeIdKey};
+use common::report::{self, ObjectKind, Objects, Section, SkipReason, Skipped};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectList};
+use kube::api::{Api, DynamicObject};
 
 use crate::config::Config;
-
-/// How often a list whose continue token expired (410) is started again before the section is
-/// reported as skipped.
-const MAX_LIST_RESTARTS: u32 = 2;
-
-/// Where one counted kind of object is listed.
-#[derive(Debug, Clone, Copy)]
-pub struct KindSource {
-    /// The report's kind.
-    pub kind: ObjectKind,
-    /// API group (`""` for core).
-    pub group: &'static str,
-    /// API version.
-    pub version: &'static str,
-    /// Kind name.
-    pub kind_name: &'static str,
-    /// Resource (plural) name.
-    pub plural: &'static str,
-}
-
-/// Every kind the volunteer counts (Secrets only with `--count-secrets`).
-pub const KINDS: [KindSource; 11] = [
-    source(ObjectKind::Pods, "", "v1", "Pod", "pods"),
-    source(ObjectKind::Services, "", "v1", "Service", "services"),
-    source(
-        ObjectKind::Deployments,
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-    ),
-    source(
-        ObjectKind::StatefulSets,
-        "apps",
-        "v1",
-        "StatefulSet",
-        "statefulsets",
-    ),
-    source(
-        ObjectKind::DaemonSets,
-        "apps",
-        "v1",
-        "DaemonSet",
-        "daemonsets",
-    ),
-    source(ObjectKind::Jobs, "batch", "v1", "Job", "jobs"),
-    source(ObjectKind::CronJobs, "batch", "v1", "CronJob", "cronjobs"),
-    source(
-        ObjectKind::PersistentVolumeClaims,
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-    ),
-    source(ObjectKind::ConfigMaps, "", "v1", "ConfigMap", "configmaps"),
-    source(ObjectKind::Secrets, "", "v1", "Secret", "secrets"),
-    source(
-        ObjectKind::Ingresses,
-        "networking.k8s.io",
-        "v1",
-        "Ingress",
-        "ingresses",
-    ),
-];
-
-const fn source(
-    kind: ObjectKind,
-    group: &'static str,
-    version: &'static str,
-    kind_name: &'static str,
-    plural: &'static str,
-) -> KindSource {
-    KindSource {
-        kind,
-        group,
-        version,
-        kind_name,
-        plural,
-    }
-}
-
-impl KindSource {
-    fn api_resource(&self) -> ApiResource {
-        let api_version = if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        };
-        ApiResource {
-            group: self.group.into(),
-            version: self.version.into(),
-            api_version,
-            kind: self.kind_name.into(),
-            plural: self.plural.into(),
-        }
-    }
-}
-
-/// True when these flags make the volunteer read the `kube-system` namespace (for the default
-/// cluster id or the node-id key).
-pub fn needs_kube_system(config: &Config) -> bool {
-    config.cluster_id.is_none() || config.node_id_key_file.is_none()
-}
+use crate::paging::{ApiCalls, Page, each_page};
+use crate::reduce::report_node;
+use crate::sections::{KINDS, KindSource, skip_reason};
+use crate::tally::KindTally;
 
 /// What a snapshot reads, from the flags.
 #[derive(Debug, Clone)]
@@ -154,44 +52,10 @@ pub struct Snapshot {
     pub skipped: Vec<Skipped>,
 }
 
-/// Counts requests made to the API server.
-#[derive(Debug, Default)]
-pub struct ApiCalls(AtomicU64);
-
-impl ApiCalls {
-    pub(crate) fn count(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Requests made so far.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Why a section could not be read, in the report's vocabulary.
-pub fn skip_reason(error: &kube::Error) -> &'static str {
-    match error {
-        kube::Error::Api(status) => match status.code {
-            401 => "unauthorized",
-            403 => "forbidden",
-            404 => "notFound",
-            410 => "expired",
-            408 | 504 => "timeout",
-            429 | 500..=599 => "unavailable",
-            _ => "error",
-        },
-        _ => "error",
-    }
-}
-
-fn skip(section: &str, error: &kube::Error) -> Skipped {
+fn skip(section: Section, error: &kube::Error) -> Skipped {
     let reason = skip_reason(error);
-    tracing::warn!(section, reason, %error, "section skipped");
-    Skipped {
-        section: section.into(),
-        reason: reason.into(),
-    }
+    tracing::warn!(section = %section, reason = reason.as_str(), %error, "section skipped");
+    Skipped::new(section, reason)
 }
 
 /// Reads the whole cluster once. A section that cannot be read is named in `skipped`; the rest
@@ -208,12 +72,12 @@ pub async fn take(
     calls.count();
     match client.apiserver_version().await {
         Ok(info) => snapshot.master_version = Some(info.git_version),
-        Err(error) => snapshot.skipped.push(skip("masterVersion", &error)),
+        Err(error) => snapshot.skipped.push(skip(Section::MasterVersion, &error)),
     }
 
     match read_nodes(client, settings, key, calls).await {
         Ok(nodes) => snapshot.nodes = nodes,
-        Err(error) => snapshot.skipped.push(skip("nodes", &error)),
+        Err(error) => snapshot.skipped.push(skip(Section::Nodes, &error)),
     }
 
     let namespaces_in_scope = if settings.namespaces.is_empty() {
@@ -223,33 +87,31 @@ pub async fn take(
                 Some(count)
             }
             Err(error) => {
-                snapshot.skipped.push(skip("namespaces", &error));
+                snapshot.skipped.push(skip(Section::Namespaces, &error));
                 None
             }
         }
     } else {
         // Counting is restricted to the given namespaces; the cluster's total is not read.
-        snapshot.skipped.push(Skipped {
-            section: "namespaces".into(),
-            reason: "disabled".into(),
-        });
+        snapshot
+            .skipped
+            .push(Skipped::new(Section::Namespaces, SkipReason::Disabled));
         Some(settings.namespaces.len() as u64)
     };
 
     for source in &KINDS {
-        let section = format!("objects.{}", source.kind.as_str());
+        let section = Section::Objects(source.kind);
         if source.kind == ObjectKind::Secrets && !settings.count_secrets {
-            snapshot.skipped.push(Skipped {
-                section,
-                reason: "disabled".into(),
-            });
+            snapshot
+                .skipped
+                .push(Skipped::new(section, SkipReason::Disabled));
             continue;
         }
         match tally_kind(client, settings, source, now, calls).await {
             Ok(tally) => snapshot
                 .objects
                 .set(source.kind, Some(tally.finish(namespaces_in_scope))),
-            Err(error) => snapshot.skipped.push(skip(&section, &error)),
+            Err(error) => snapshot.skipped.push(skip(section, &error)),
         }
     }
     snapshot
@@ -285,60 +147,6 @@ async fn read_nodes(
     Ok(nodes)
 }
 
-/// One node as it enters the report: hashed id, every fact through the sanitizer.
-pub fn report_node(node: &Node, algorithm: NodeIdHash, key: &NodeIdKey) -> report::Node {
-    let info = node.status.as_ref().and_then(|s| s.node_info.as_ref());
-    let fact = |value: Option<&String>, rule: fn(&str) -> std::borrow::Cow<'_, str>| {
-        value
-            .filter(|v| !v.is_empty())
-            .map(|v| rule(v).into_owned())
-    };
-    let identity = NodeIdentity {
-        name: node.metadata.name.as_deref().unwrap_or_default(),
-        machine_id: info.map_or("", |i| i.machine_id.as_str()),
-        system_uuid: info.map_or("", |i| i.system_uuid.as_str()),
-    };
-    let capacity = node
-        .status
-        .as_ref()
-        .and_then(|s| s.capacity.as_ref())
-        .map(|capacity| {
-            capacity
-                .iter()
-                .filter(|(name, quantity)| {
-                    sanitize::is_allowed_resource(name) && sanitize::is_quantity(&quantity.0)
-                })
-                .map(|(name, quantity)| report::Resource {
-                    resource: name.clone(),
-                    value: quantity.0.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let provider_id = node
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.provider_id.as_deref())
-        .unwrap_or_default();
-    report::Node {
-        id: node_id(algorithm, key, identity),
-        operating_system: fact(
-            info.map(|i| &i.operating_system),
-            sanitize::operating_system,
-        ),
-        os_image: fact(info.map(|i| &i.os_image), sanitize::os_image),
-        kernel_version: fact(info.map(|i| &i.kernel_version), sanitize::kernel_version),
-        architecture: fact(info.map(|i| &i.architecture), sanitize::architecture),
-        container_runtime_version: fact(
-            info.map(|i| &i.container_runtime_version),
-            sanitize::container_runtime,
-        ),
-        kubelet_version: fact(info.map(|i| &i.kubelet_version), sanitize::version),
-        cloud_provider: Some(sanitize::cloud_provider_from_provider_id(provider_id).into_owned()),
-        capacity,
-    }
-}
-
 async fn count_namespaces(client: &Client, page_size: u32, calls: &ApiCalls) -> kube::Result<u64> {
     let api: Api<Namespace> = Api::all(client.clone());
     let mut count = 0u64;
@@ -364,7 +172,7 @@ async fn tally_kind(
     source: &KindSource,
     now: i64,
     calls: &ApiCalls,
-) -> kube::Result<crate::tally::KindTally> {
+) -> kube::Result<KindTally> {
     let resource = source.api_resource();
     let apis: Vec<Api<DynamicObject>> = if settings.namespaces.is_empty() {
         vec![Api::all_with(client.clone(), &resource)]
@@ -375,9 +183,9 @@ async fn tally_kind(
             .map(|namespace| Api::namespaced_with(client.clone(), namespace, &resource))
             .collect()
     };
-    let mut total = crate::tally::KindTally::default();
+    let mut total = KindTally::default();
     for api in apis {
-        let mut tally = crate::tally::KindTally::default();
+        let mut tally = KindTally::default();
         each_page(
             settings.page_size,
             calls,
@@ -397,7 +205,7 @@ async fn tally_kind(
                         tally.add(namespace, created, now);
                     }
                 }
-                Page::Restart => tally = crate::tally::KindTally::default(),
+                Page::Restart => tally = KindTally::default(),
             },
         )
         .await?;
@@ -406,64 +214,11 @@ async fn tally_kind(
     Ok(total)
 }
 
-/// What a paged list hands its consumer.
-enum Page<'a, T> {
-    /// The next page's items.
-    Items(&'a [T]),
-    /// The continue token expired: forget what was consumed, the list starts again.
-    Restart,
-}
-
-/// Lists page by page (`limit` + `continue`), handing each page to `consume`. When a continue
-/// token has expired (410), the consumer is told to restart and the list starts again, at most
-/// [`MAX_LIST_RESTARTS`] times.
-async fn each_page<T, F, Fut>(
-    page_size: u32,
-    calls: &ApiCalls,
-    fetch: F,
-    mut consume: impl FnMut(Page<'_, T>),
-) -> kube::Result<()>
-where
-    T: Clone,
-    F: Fn(ListParams) -> Fut,
-    Fut: Future<Output = kube::Result<ObjectList<T>>>,
-{
-    let mut restarts = 0;
-    let mut token: Option<String> = None;
-    loop {
-        let mut params = ListParams::default().limit(page_size);
-        if let Some(token) = &token {
-            params = params.continue_token(token);
-        }
-        calls.count();
-        match fetch(params).await {
-            Ok(page) => {
-                consume(Page::Items(&page.items));
-                match page.metadata.continue_.filter(|t| !t.is_empty()) {
-                    Some(next) => token = Some(next),
-                    None => return Ok(()),
-                }
-            }
-            Err(kube::Error::Api(status))
-                if status.code == 410 && token.is_some() && restarts < MAX_LIST_RESTARTS =>
-            {
-                restarts += 1;
-                tracing::info!(
-                    restarts,
-                    "list continue token expired; listing again from the start"
-                );
-                consume(Page::Restart);
-                token = None;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mock_api::{self, Exchange, metadata_list, node_list, object_meta};
+    use crate::paging::MAX_LIST_RESTARTS;
     use serde_json::json;
 
     const NOW: i64 = 1_763_737_200; // 2025-11-21T15:00:00Z
@@ -562,7 +317,7 @@ mod tests {
             .await
             .unwrap_err();
         server.await.unwrap();
-        assert_eq!(skip_reason(&error), "expired");
+        assert_eq!(skip_reason(&error), SkipReason::Expired);
     }
 
     #[tokio::test]

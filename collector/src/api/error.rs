@@ -68,8 +68,8 @@ impl ApiError {
     /// The answer for a server-side failure, logging its cause.
     pub fn from_internal(error: crate::Error) -> Self {
         match error {
-            crate::Error::Unavailable(message) => ApiError::Unavailable {
-                message: format!("the store is unavailable: {message}"),
+            crate::Error::Unavailable(cause) => ApiError::Unavailable {
+                message: format!("the store is unavailable: {cause}"),
                 retry_after_seconds: 30,
             },
             crate::Error::ShuttingDown => ApiError::Unavailable {
@@ -101,6 +101,8 @@ impl ApiError {
 impl From<common::Error> for ApiError {
     fn from(error: common::Error) -> Self {
         let message = match &error {
+            common::Error::TooLarge { .. } => return ApiError::TooLarge(error.to_string()),
+            common::Error::Gzip(_) => error.to_string(),
             common::Error::Decode(_) => "the body is not a valid report".to_string(),
             common::Error::Invalid(problems) => {
                 format!("the report is invalid ({} problems)", problems.0.len())

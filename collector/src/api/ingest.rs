@@ -2,9 +2,6 @@
 //! report (validate + sanitize), applies the per-cluster rate limit and answers 204 only after
 //! the store committed it.
 
-use std::io::Read;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,7 +11,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use super::{ApiError, AppState, ErrorBody, bearer_matches};
 use crate::metrics::Outcome;
 use crate::store::{InsertOutcome, NewReport};
-use common::{Admitted, Report, admit};
+use common::time::unix_now;
+use common::wire::Encoding;
+use common::{Report, admit_body};
 
 /// Bodies larger than this are decoded and admitted on a blocking thread, so that a 15,000-node
 /// report does not stall the async workers.
@@ -56,19 +55,19 @@ pub async fn post_report(
         return Err(ApiError::Unauthorized);
     }
     check_content_type(&headers)?;
-    let gzip = gzip_encoded(&headers)?;
+    let encoding = content_encoding(&headers)?;
     let settings = state.settings();
     let wire = read_body(&headers, body, settings.max_body_size).await?;
 
     let rule = settings.cluster_id_rule;
     let limit = settings.max_decompressed_size;
     let received_at = unix_now();
-    let admitted = if wire.len() > INLINE_ADMIT_LIMIT || gzip {
-        tokio::task::spawn_blocking(move || decode_and_admit(&wire, gzip, limit, rule, received_at))
+    let admitted = if wire.len() > INLINE_ADMIT_LIMIT || encoding == Encoding::Gzip {
+        tokio::task::spawn_blocking(move || admit_body(&wire, encoding, limit, rule, received_at))
             .await
             .map_err(|_| ApiError::Internal)??
     } else {
-        decode_and_admit(&wire, gzip, limit, rule, received_at)?
+        admit_body(&wire, encoding, limit, rule, received_at)?
     };
 
     state
@@ -110,23 +109,6 @@ pub async fn post_report(
     }
 }
 
-fn decode_and_admit(
-    wire: &[u8],
-    gzip: bool,
-    limit: usize,
-    rule: common::ClusterIdRule,
-    received_at: i64,
-) -> Result<Admitted, ApiError> {
-    if gzip {
-        let json = gunzip(wire, limit)?;
-        Ok(admit(&json, rule, received_at)?)
-    } else if wire.len() > limit {
-        Err(too_large_decompressed(limit))
-    } else {
-        Ok(admit(wire, rule, received_at)?)
-    }
-}
-
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
@@ -143,23 +125,18 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// `true` for a gzip body, `false` for an unencoded one; any other encoding is refused.
-fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
+/// The body's encoding; one the wire does not use is refused.
+fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
-        return Ok(false);
+        return Ok(Encoding::Identity);
     };
-    let encoding = value
-        .to_str()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match encoding.as_str() {
-        "" | "identity" => Ok(false),
-        "gzip" | "x-gzip" => Ok(true),
-        _ => Err(ApiError::UnsupportedMedia(format!(
-            "Content-Encoding {encoding:?} is not supported; send gzip or no encoding"
-        ))),
-    }
+    let value = value.to_str().unwrap_or_default();
+    Encoding::from_header(value).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!(
+            "Content-Encoding {:?} is not supported; send gzip or no encoding",
+            value.trim().to_ascii_lowercase()
+        ))
+    })
 }
 
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
@@ -182,29 +159,4 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             "could not read the request body: {error}"
         ))),
     }
-}
-
-fn gunzip(wire: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut json = Vec::with_capacity(wire.len().saturating_mul(4).min(limit));
-    flate2::read::MultiGzDecoder::new(wire)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut json)
-        .map_err(|error| ApiError::bad_request(format!("the body is not valid gzip: {error}")))?;
-    if json.len() > limit {
-        return Err(too_large_decompressed(limit));
-    }
-    Ok(json)
-}
-
-fn too_large_decompressed(limit: usize) -> ApiError {
-    ApiError::TooLarge(format!(
-        "the report is larger than {limit} bytes after decompression"
-    ))
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }

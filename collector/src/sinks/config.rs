@@ -1,15 +1,20 @@
 //! The sink configuration file: one `[[sink]]` table per sink, checked strictly (unknown keys and
-//! missing secrets are startup errors naming the key), secrets only by env-var name or file path.
+//! missing secrets are startup errors naming the key), secrets only by env-var name or file path;
+//! and the factory that builds each sink from its table.
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
 
-use super::{Credential, Sink, bigquery, file, http_forward, segment, woopra};
+use super::bigquery::{BigQuery, BigQueryConfig};
+use super::file::{JsonLines, JsonlConfig, StdoutConfig};
+use super::http_forward::{HttpConfig, HttpForward};
+use super::segment::{Segment, SegmentConfig};
+use super::sink::{Sink, SinkKind};
+use super::woopra::{Woopra, WoopraConfig};
 use crate::{Error, Result};
 
 /// A configured sink: its name, type and the sink itself.
@@ -17,8 +22,8 @@ use crate::{Error, Result};
 pub struct Configured {
     /// Unique name (metrics label, read API).
     pub name: String,
-    /// Type (`segment`, `woopra`, `bigquery`, `stdout`, `jsonl`, `http`).
-    pub kind: &'static str,
+    /// Its type.
+    pub kind: SinkKind,
     /// The sink.
     pub sink: Arc<dyn Sink>,
 }
@@ -36,17 +41,49 @@ impl std::fmt::Debug for Configured {
 #[derive(Debug, Clone)]
 pub enum SinkConfig {
     /// Segment's batch API.
-    Segment(segment::SegmentConfig),
+    Segment(SegmentConfig),
     /// Woopra's custom-event tracking API.
-    Woopra(woopra::WoopraConfig),
+    Woopra(WoopraConfig),
     /// A BigQuery table (streaming inserts).
-    BigQuery(bigquery::BigQueryConfig),
+    BigQuery(BigQueryConfig),
     /// One JSON line per report on standard output.
-    Stdout(file::StdoutConfig),
+    Stdout(StdoutConfig),
     /// One JSON line per report appended to a file.
-    Jsonl(file::JsonlConfig),
+    Jsonl(JsonlConfig),
     /// Another collector's `/api/v1`.
-    Http(http_forward::HttpConfig),
+    Http(HttpConfig),
+}
+
+impl SinkConfig {
+    /// The sink's type.
+    pub fn kind(&self) -> SinkKind {
+        match self {
+            SinkConfig::Segment(_) => SinkKind::Segment,
+            SinkConfig::Woopra(_) => SinkKind::Woopra,
+            SinkConfig::BigQuery(_) => SinkKind::BigQuery,
+            SinkConfig::Stdout(_) => SinkKind::Stdout,
+            SinkConfig::Jsonl(_) => SinkKind::Jsonl,
+            SinkConfig::Http(_) => SinkKind::Http,
+        }
+    }
+
+    /// Builds the sink this table describes. `bigquery_endpoint` (the `--bigquery-endpoint`
+    /// flag) overrides a BigQuery sink's endpoint.
+    pub async fn build(self, bigquery_endpoint: Option<&Url>) -> Result<Arc<dyn Sink>> {
+        Ok(match self {
+            SinkConfig::Segment(c) => Arc::new(Segment::new(c)?),
+            SinkConfig::Woopra(c) => Arc::new(Woopra::new(c)?),
+            SinkConfig::BigQuery(mut c) => {
+                if let Some(endpoint) = bigquery_endpoint {
+                    c.endpoint = Some(endpoint.clone());
+                }
+                Arc::new(BigQuery::new(c).await?)
+            }
+            SinkConfig::Stdout(c) => Arc::new(JsonLines::stdout(c)),
+            SinkConfig::Jsonl(c) => Arc::new(JsonLines::file(c)?),
+            SinkConfig::Http(c) => Arc::new(HttpForward::new(c)?),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -59,29 +96,13 @@ struct ConfigFile {
 /// Reads the configuration file and builds its sinks. `bigquery_endpoint` (the
 /// `--bigquery-endpoint` flag) overrides every BigQuery sink's endpoint.
 pub async fn load(path: &Path, bigquery_endpoint: Option<&Url>) -> Result<Vec<Configured>> {
-    let configs = parse_file(path)?;
     let mut sinks = Vec::new();
-    for (name, config) in configs {
-        let at = |e: String| Error::Config(format!("{}: sink {name:?}: {e}", path.display()));
-        let (kind, sink): (&'static str, Arc<dyn Sink>) = match config {
-            SinkConfig::Segment(c) => ("segment", Arc::new(segment::Segment::new(c).map_err(at)?)),
-            SinkConfig::Woopra(c) => ("woopra", Arc::new(woopra::Woopra::new(c).map_err(at)?)),
-            SinkConfig::BigQuery(mut c) => {
-                if let Some(endpoint) = bigquery_endpoint {
-                    c.endpoint = Some(endpoint.clone());
-                }
-                (
-                    "bigquery",
-                    Arc::new(bigquery::BigQuery::new(c).await.map_err(at)?),
-                )
-            }
-            SinkConfig::Stdout(c) => ("stdout", Arc::new(file::JsonLines::stdout(c))),
-            SinkConfig::Jsonl(c) => ("jsonl", Arc::new(file::JsonLines::file(c).map_err(at)?)),
-            SinkConfig::Http(c) => (
-                "http",
-                Arc::new(http_forward::HttpForward::new(c).map_err(at)?),
-            ),
-        };
+    for (name, config) in parse_file(path)? {
+        let kind = config.kind();
+        let sink = config
+            .build(bigquery_endpoint)
+            .await
+            .map_err(|error| Error::in_file(path, error))?;
         sinks.push(Configured { name, kind, sink });
     }
     Ok(sinks)
@@ -90,14 +111,16 @@ pub async fn load(path: &Path, bigquery_endpoint: Option<&Url>) -> Result<Vec<Co
 /// Parses and checks the file without building sinks: names are unique, types known, keys
 /// known, secrets present.
 pub fn parse_file(path: &Path) -> Result<Vec<(String, SinkConfig)>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-    parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text).map_err(|error| Error::in_file(path, error))
 }
 
 /// Parses configuration text (see [`parse_file`]).
-pub fn parse(text: &str) -> std::result::Result<Vec<(String, SinkConfig)>, String> {
-    let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse(text: &str) -> Result<Vec<(String, SinkConfig)>> {
+    let file: ConfigFile = toml::from_str(text).map_err(Error::ConfigSyntax)?;
     let mut names = HashSet::new();
     let mut configs = Vec::new();
     for (index, mut table) in file.sink.into_iter().enumerate() {
@@ -105,34 +128,40 @@ pub fn parse(text: &str) -> std::result::Result<Vec<(String, SinkConfig)>, Strin
         let name = match table.get("name") {
             Some(toml::Value::String(name)) if valid_name(name) => name.clone(),
             Some(_) => {
-                return Err(format!(
+                return Err(Error::Config(format!(
                     "{position}: `name` must be 1-63 characters of [a-z0-9_-]"
-                ));
+                )));
             }
-            None => return Err(format!("{position}: `name` is required")),
+            None => return Err(Error::Config(format!("{position}: `name` is required"))),
         };
         if !names.insert(name.clone()) {
-            return Err(format!("{position}: the name {name:?} is used twice"));
+            return Err(Error::Config(format!(
+                "{position}: the name {name:?} is used twice"
+            )));
         }
         let kind = match table.remove("type") {
             Some(toml::Value::String(kind)) => kind,
             _ => {
-                return Err(format!(
-                    "sink {name:?}: `type` is required (segment, woopra, bigquery, stdout, jsonl or http)"
+                return Err(Error::sink(
+                    &name,
+                    "`type` is required (segment, woopra, bigquery, stdout, jsonl or http)",
                 ));
             }
         };
         let value = toml::Value::Table(table);
-        let config = match kind.as_str() {
-            "segment" => SinkConfig::Segment(typed(&name, value)?),
-            "woopra" => SinkConfig::Woopra(typed(&name, value)?),
-            "bigquery" => SinkConfig::BigQuery(typed(&name, value)?),
-            "stdout" => SinkConfig::Stdout(typed(&name, value)?),
-            "jsonl" => SinkConfig::Jsonl(typed(&name, value)?),
-            "http" => SinkConfig::Http(typed(&name, value)?),
-            other => {
-                return Err(format!(
-                    "sink {name:?}: unknown type {other:?}; use segment, woopra, bigquery, stdout, jsonl or http"
+        let config = match kind.parse::<SinkKind>() {
+            Ok(SinkKind::Segment) => SinkConfig::Segment(typed(&name, value)?),
+            Ok(SinkKind::Woopra) => SinkConfig::Woopra(typed(&name, value)?),
+            Ok(SinkKind::BigQuery) => SinkConfig::BigQuery(typed(&name, value)?),
+            Ok(SinkKind::Stdout) => SinkConfig::Stdout(typed(&name, value)?),
+            Ok(SinkKind::Jsonl) => SinkConfig::Jsonl(typed(&name, value)?),
+            Ok(SinkKind::Http) => SinkConfig::Http(typed(&name, value)?),
+            Err(_) => {
+                return Err(Error::sink(
+                    &name,
+                    format!(
+                        "unknown type {kind:?}; use segment, woopra, bigquery, stdout, jsonl or http"
+                    ),
                 ));
             }
         };
@@ -141,13 +170,10 @@ pub fn parse(text: &str) -> std::result::Result<Vec<(String, SinkConfig)>, Strin
     Ok(configs)
 }
 
-fn typed<T: serde::de::DeserializeOwned>(
-    name: &str,
-    value: toml::Value,
-) -> std::result::Result<T, String> {
+fn typed<T: serde::de::DeserializeOwned>(name: &str, value: toml::Value) -> Result<T> {
     value
         .try_into()
-        .map_err(|e: toml::de::Error| format!("sink {name:?}: {}", e.message()))
+        .map_err(|source: toml::de::Error| Error::sink(name, source))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -155,39 +181,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-/// Resolves a secret from `<key>_env` or `<key>_file`: exactly one must be given, and it must
-/// hold a non-empty value. Errors name the key.
-pub fn secret(
-    key: &str,
-    env: Option<&str>,
-    file: Option<&Path>,
-) -> std::result::Result<Credential, String> {
-    let value = match (env, file) {
-        (Some(_), Some(_)) => {
-            return Err(format!("give either `{key}_env` or `{key}_file`, not both"));
-        }
-        (Some(var), None) => std::env::var(var)
-            .map_err(|_| format!("`{key}_env`: the environment variable {var} is not set"))?,
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("`{key}_file`: cannot read {}: {e}", path.display()))?,
-        (None, None) => return Err(format!("`{key}_env` or `{key}_file` is required")),
-    };
-    let value = value.trim().to_string();
-    if value.is_empty() {
-        return Err(format!("`{key}`: the secret is empty"));
-    }
-    Ok(Credential(value))
-}
-
-/// Parses a duration such as `2s` or `500ms` from the configuration.
-pub fn duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 #[cfg(test)]
@@ -275,46 +268,17 @@ mod tests {
                     // Some mistakes only show when the sink is built.
                     let (_, config) = configs.into_iter().next().unwrap();
                     match config {
-                        SinkConfig::BigQuery(c) => bigquery::parse_table(&c.table).unwrap_err(),
+                        SinkConfig::BigQuery(c) => {
+                            super::super::bigquery::parse_table(&c.name, &c.table)
+                                .unwrap_err()
+                                .to_string()
+                        }
                         other => panic!("{text} parsed: {other:?}"),
                     }
                 }
-                Err(error) => error,
+                Err(error) => error.to_string(),
             };
             assert!(error.contains(expected), "{text}: {error}");
         }
-    }
-
-    #[test]
-    fn secrets_come_from_env_or_file_and_must_exist() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("key");
-        std::fs::write(&path, "wk_123\n").unwrap();
-        assert_eq!(
-            secret("write_key", None, Some(&path)).unwrap().expose(),
-            "wk_123"
-        );
-        let missing = secret(
-            "write_key",
-            Some("COLLECTOR_TEST_SURELY_UNSET_VARIABLE"),
-            None,
-        )
-        .unwrap_err();
-        assert!(
-            missing.contains("write_key_env")
-                && missing.contains("COLLECTOR_TEST_SURELY_UNSET_VARIABLE"),
-            "{missing}"
-        );
-        assert!(
-            secret("write_key", None, None)
-                .unwrap_err()
-                .contains("write_key_env` or `write_key_file")
-        );
-        std::fs::write(&path, "\n").unwrap();
-        assert!(
-            secret("write_key", None, Some(&path))
-                .unwrap_err()
-                .contains("empty")
-        );
     }
 }

@@ -3,14 +3,16 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::time::rfc3339;
+use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ItemOutcome, RequestStats, Sent, Sink, rfc3339};
+use super::sink::{ItemOutcome, RequestStats, Sent, Sink};
 use crate::store::OutboxItem;
+use crate::{Error, Result};
 
 /// `[[sink]] type = "stdout"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +39,7 @@ enum Target {
 
 /// Writes one JSON line per report.
 pub struct JsonLines {
+    name: String,
     target: Target,
     /// Serialises writers so that lines never interleave.
     lock: Mutex<()>,
@@ -44,26 +47,28 @@ pub struct JsonLines {
 
 impl JsonLines {
     /// Lines on standard output.
-    pub fn stdout(_config: StdoutConfig) -> Self {
+    pub fn stdout(config: StdoutConfig) -> Self {
         JsonLines {
+            name: config.name,
             target: Target::Stdout,
             lock: Mutex::new(()),
         }
     }
 
     /// Lines appended to a file.
-    pub fn file(config: JsonlConfig) -> Result<Self, String> {
+    pub fn file(config: JsonlConfig) -> Result<Self> {
         if config.path.as_os_str().is_empty() {
-            return Err("`path` must not be empty".into());
+            return Err(Error::sink(&config.name, "`path` must not be empty"));
         }
         Ok(JsonLines {
+            name: config.name,
             target: Target::File(config.path),
             lock: Mutex::new(()),
         })
     }
 
     fn write(&self, lines: &[u8]) -> std::io::Result<()> {
-        let _guard = self.lock.lock().unwrap();
+        let _guard = self.lock.lock();
         match &self.target {
             Target::Stdout => {
                 let mut out = std::io::stdout().lock();
@@ -104,7 +109,7 @@ impl Sink for JsonLines {
         Duration::ZERO
     }
 
-    async fn healthcheck(&self) -> Result<(), String> {
+    async fn healthcheck(&self) -> Result<()> {
         match &self.target {
             Target::Stdout => Ok(()),
             Target::File(path) => std::fs::OpenOptions::new()
@@ -112,7 +117,13 @@ impl Sink for JsonLines {
                 .append(true)
                 .open(path)
                 .map(|_| ())
-                .map_err(|e| format!("cannot append to {}: {e}", path.display())),
+                .map_err(|source| {
+                    Error::sink_context(
+                        &self.name,
+                        format!("cannot append to {}", path.display()),
+                        source,
+                    )
+                }),
         }
     }
 

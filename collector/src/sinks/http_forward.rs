@@ -1,16 +1,19 @@
 //! Spartakus's `http` database: each report forwarded to another collector's `/api/v1` (gzipped,
 //! optionally with a bearer token), whose idempotent ingest makes resends harmless.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::secret::Credential;
+use common::wire;
 use serde::Deserialize;
 use url::Url;
 
-use super::config::{duration, secret};
-use super::{Credential, ItemOutcome, RequestStats, Sent, Sink, retry_after};
+use super::http::{client, exchange};
+use super::sink::{ItemOutcome, Sent, Sink};
+use super::table::{duration, secret};
 use crate::store::OutboxItem;
+use crate::{Error, Result};
 
 /// `[[sink]] type = "http"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,16 +32,9 @@ pub struct HttpConfig {
     pub timeout: Option<Duration>,
 }
 
-/// Whether the other collector's answer is worth another try (408, 429, 5xx, network errors).
-pub fn retryable(status: Option<u16>) -> bool {
-    match status {
-        None => true,
-        Some(code) => matches!(code, 408 | 429 | 500..=599),
-    }
-}
-
 /// Forwards reports to another collector.
 pub struct HttpForward {
+    name: String,
     url: Url,
     base: Url,
     token: Option<Credential>,
@@ -47,33 +43,32 @@ pub struct HttpForward {
 
 impl HttpForward {
     /// Builds the sink.
-    pub fn new(config: HttpConfig) -> Result<Self, String> {
+    pub fn new(config: HttpConfig) -> Result<Self> {
         let token = match (&config.token_env, &config.token_file) {
             (None, None) => None,
-            (env, file) => Some(secret("token", env.as_deref(), file.as_deref())?),
+            (env, file) => Some(secret(
+                &config.name,
+                "token",
+                env.as_deref(),
+                file.as_deref(),
+            )?),
         };
-        let mut url = config.endpoint.clone();
-        let path = url.path().trim_end_matches('/').to_string();
-        if !path.ends_with("/api/v1") {
-            url.set_path(&format!("{path}/api/v1"));
-        }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.unwrap_or(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| e.to_string())?;
+        let http = client(
+            &config.name,
+            config.timeout.unwrap_or(Duration::from_secs(30)),
+        )?;
         Ok(HttpForward {
-            url,
+            url: wire::ingest_url(&config.endpoint),
             base: config.endpoint,
+            name: config.name,
             token,
             http,
         })
     }
 
-    async fn forward(&self, item: &OutboxItem) -> (ItemOutcome, Option<Duration>, RequestStats) {
+    fn request(&self, item: &OutboxItem) -> (reqwest::RequestBuilder, usize) {
         let json = serde_json::to_vec(&item.report).expect("a report serializes");
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gzip.write_all(&json).expect("writing to a Vec cannot fail");
-        let body = gzip.finish().expect("writing to a Vec cannot fail");
+        let body = wire::gzip(&json);
         let bytes = body.len();
         let mut request = self
             .http
@@ -84,39 +79,7 @@ impl HttpForward {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        let started = Instant::now();
-        let answer = request.send().await;
-        let stats = RequestStats {
-            bytes,
-            items: 1,
-            duration: started.elapsed(),
-        };
-        match answer {
-            Ok(response) if response.status().is_success() => (ItemOutcome::Delivered, None, stats),
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let wait = retry_after(response.headers());
-                let text: String = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect();
-                let error = format!("the collector answered {status}: {text}");
-                let outcome = if retryable(Some(status)) {
-                    ItemOutcome::Retry(error)
-                } else {
-                    ItemOutcome::Dead(error)
-                };
-                (outcome, wait, stats)
-            }
-            Err(error) => (
-                ItemOutcome::Retry(format!("the collector is unreachable: {error}")),
-                None,
-                stats,
-            ),
-        }
+        (request, bytes)
     }
 }
 
@@ -130,54 +93,33 @@ impl Sink for HttpForward {
         Duration::ZERO
     }
 
-    async fn healthcheck(&self) -> Result<(), String> {
-        let url = self.base.join("readyz").map_err(|e| e.to_string())?;
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| format!("{url} is unreachable: {e}"))?;
+    async fn healthcheck(&self) -> Result<()> {
+        let url = self
+            .base
+            .join("readyz")
+            .map_err(|source| Error::sink(&self.name, source))?;
+        let response = self.http.get(url.clone()).send().await.map_err(|source| {
+            Error::sink_context(&self.name, format!("{url} is unreachable"), source)
+        })?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("{url} answered {}", response.status()))
+            Err(Error::sink(
+                &self.name,
+                format!("{url} answered {}", response.status()),
+            ))
         }
     }
 
     async fn send(&self, items: &[OutboxItem], _more_waiting: bool) -> Sent {
         let mut sent = Sent::all(items.len(), ItemOutcome::Deferred);
-        for (i, item) in items.iter().enumerate() {
-            let (outcome, wait, stats) = self.forward(item).await;
-            sent.requests.push(stats);
-            let stop = matches!(outcome, ItemOutcome::Retry(_));
-            sent.outcomes[i] = outcome;
-            if stop {
-                sent.retry_after = wait;
-                break;
-            }
-        }
+        sent.send_in_order((0..items.len()).map(|i| [i]), |[i]| {
+            let (request, bytes) = self.request(&items[i]);
+            exchange("the collector", request, bytes, 1, |status, _| {
+                wire::collector_verdict(status)
+            })
+        })
+        .await;
         sent
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_decisions() {
-        for (status, expected) in [
-            (None, true),
-            (Some(400), false),
-            (Some(401), false),
-            (Some(408), true),
-            (Some(409), false),
-            (Some(413), false),
-            (Some(429), true),
-            (Some(503), true),
-        ] {
-            assert_eq!(retryable(status), expected, "{status:?}");
-        }
     }
 }

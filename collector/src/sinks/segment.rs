@@ -2,16 +2,20 @@
 //! auth with the write key), `messageId` = report id so that Segment deduplicates resends.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::secret::Credential;
+use common::time::{rfc3339, unix_now};
+use common::wire::Verdict;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::config::{duration, secret};
-use super::{
-    Credential, ItemOutcome, RequestStats, Sent, Sink, analytics_id, retry_after, rfc3339, summary,
-};
+use super::http::{client, exchange, reachable};
+use super::sink::{ItemOutcome, RequestLimits, Sent, Sink};
+use super::summary::{analytics_id, summary};
+use super::table::{duration, secret};
+use crate::Result;
 use crate::store::OutboxItem;
 
 /// Largest batch request sent (Segment's limit is 500 KB; the official clients cap at 500,000
@@ -23,6 +27,15 @@ pub const MAX_EVENTS: usize = 2_500;
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// A request at least this full is worth sending while more events wait.
 const GOOD_FILL: f64 = 0.90;
+/// Bytes of the envelope around the events (an upper bound).
+const ENVELOPE_BYTES: usize = 200;
+/// What one batch request may carry: events joined by commas inside the envelope.
+pub const LIMITS: RequestLimits = RequestLimits {
+    max_bytes: MAX_REQUEST_BYTES,
+    max_items: MAX_EVENTS,
+    envelope_bytes: ENVELOPE_BYTES,
+    item_overhead: 1,
+};
 
 /// `[[sink]] type = "segment"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -58,14 +71,15 @@ fn default_event() -> String {
     "Cluster Report".into()
 }
 
-/// Whether Segment's answer is worth another try: network errors, 408, 410, 429, 460 and 5xx
-/// except 501, 505 and 511 are; 400 (and every other answer) is not.
-pub fn retryable(status: Option<u16>) -> bool {
+/// Segment's answer: 2xx stored; network errors, 408, 410, 429, 460 and 5xx except 501, 505
+/// and 511 are worth another try; 400 (and every other answer) is final.
+pub fn verdict(status: Option<u16>) -> Verdict {
     match status {
-        None => true,
-        Some(408 | 410 | 429 | 460) => true,
-        Some(501 | 505 | 511) => false,
-        Some(code) => (500..=599).contains(&code),
+        Some(200..=299) => Verdict::Delivered,
+        None | Some(408 | 410 | 429 | 460) => Verdict::Retry,
+        Some(501 | 505 | 511) => Verdict::Dead,
+        Some(500..=599) => Verdict::Retry,
+        Some(_) => Verdict::Dead,
     }
 }
 
@@ -79,8 +93,9 @@ pub struct Segment {
 
 impl Segment {
     /// Builds the sink, resolving the write key.
-    pub fn new(config: SegmentConfig) -> Result<Self, String> {
+    pub fn new(config: SegmentConfig) -> Result<Self> {
         let write_key = secret(
+            &config.name,
             "write_key",
             config.write_key_env.as_deref(),
             config.write_key_file.as_deref(),
@@ -88,11 +103,11 @@ impl Segment {
         let url = config
             .endpoint
             .join("v1/batch")
-            .map_err(|e| format!("`endpoint`: {e}"))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.unwrap_or(Duration::from_secs(30)))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| crate::Error::sink(&config.name, source))?;
+        let http = client(
+            &config.name,
+            config.timeout.unwrap_or(Duration::from_secs(30)),
+        )?;
         Ok(Segment {
             config,
             write_key,
@@ -115,59 +130,22 @@ impl Segment {
         .expect("an event serializes")
     }
 
-    async fn post(
-        &self,
-        events: &[&[u8]],
-    ) -> (Result<(), (bool, String)>, Option<Duration>, RequestStats) {
+    fn request(&self, events: &[&[u8]]) -> (reqwest::RequestBuilder, usize) {
         let body = envelope(events);
-        let started = Instant::now();
         let bytes = body.len();
-        let answer = self
+        let request = self
             .http
             .post(self.url.clone())
             .basic_auth(self.write_key.expose(), Some(""))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let stats = |duration| RequestStats {
-            bytes,
-            items: events.len(),
-            duration,
-        };
-        match answer {
-            Ok(response) if response.status().is_success() => {
-                (Ok(()), None, stats(started.elapsed()))
-            }
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let wait = retry_after(response.headers());
-                let text = response.text().await.unwrap_or_default();
-                let text: String = text.chars().take(300).collect();
-                let error = format!("Segment answered {status}: {text}");
-                (
-                    Err((retryable(Some(status)), error)),
-                    wait,
-                    stats(started.elapsed()),
-                )
-            }
-            Err(error) => (
-                Err((retryable(None), format!("Segment unreachable: {error}"))),
-                None,
-                stats(started.elapsed()),
-            ),
-        }
+            .body(body);
+        (request, bytes)
     }
 }
 
 /// `{"batch": [events], "sentAt": now, "context": {"library": ...}}`.
 fn envelope(events: &[&[u8]]) -> Vec<u8> {
-    let sent_at = rfc3339(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default(),
-    );
+    let sent_at = rfc3339(unix_now());
     let tail = format!(
         r#"],"sentAt":"{sent_at}","context":{{"library":{{"name":"k8s-usage-collector","version":"{}"}}}}}}"#,
         env!("CARGO_PKG_VERSION")
@@ -184,30 +162,6 @@ fn envelope(events: &[&[u8]]) -> Vec<u8> {
     body
 }
 
-/// Bytes of the envelope around the events (an upper bound).
-const ENVELOPE_BYTES: usize = 200;
-
-/// Splits event sizes into requests of at most [`MAX_REQUEST_BYTES`] and [`MAX_EVENTS`]; returns
-/// index ranges.
-pub fn pack(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
-    let mut groups = Vec::new();
-    let mut start = 0;
-    let mut bytes = ENVELOPE_BYTES;
-    for (i, size) in sizes.iter().enumerate() {
-        let count = i - start;
-        if count > 0 && (bytes + size + 1 > MAX_REQUEST_BYTES || count == MAX_EVENTS) {
-            groups.push(start..i);
-            start = i;
-            bytes = ENVELOPE_BYTES;
-        }
-        bytes += size + 1;
-    }
-    if start < sizes.len() {
-        groups.push(start..sizes.len());
-    }
-    groups
-}
-
 #[async_trait::async_trait]
 impl Sink for Segment {
     fn max_batch(&self) -> usize {
@@ -218,10 +172,10 @@ impl Sink for Segment {
         self.config.flush_interval.unwrap_or(Duration::from_secs(2))
     }
 
-    async fn healthcheck(&self) -> Result<(), String> {
+    async fn healthcheck(&self) -> Result<()> {
         // The API has no health endpoint and every batch records something: any HTTP answer
         // from the host proves it is reachable.
-        super::reachable(&self.http, &self.config.endpoint).await
+        reachable(&self.config.name, &self.http, &self.config.endpoint).await
     }
 
     async fn send(&self, items: &[OutboxItem], more_waiting: bool) -> Sent {
@@ -239,36 +193,23 @@ impl Sink for Segment {
             }
         }
         let sizes: Vec<usize> = sendable.iter().map(|i| events[*i].len()).collect();
-        let groups = pack(&sizes);
-        let last = groups.len().saturating_sub(1);
-        for (n, group) in groups.into_iter().enumerate() {
-            let indexes = &sendable[group];
-            let bytes: usize =
-                indexes.iter().map(|i| events[*i].len() + 1).sum::<usize>() + ENVELOPE_BYTES;
-            if more_waiting
-                && n == last
-                && n > 0
-                && (bytes as f64) < GOOD_FILL * MAX_REQUEST_BYTES as f64
-            {
-                break; // the tail waits for the next round, to fill its request
-            }
-            let payload: Vec<&[u8]> = indexes.iter().map(|i| events[*i].as_slice()).collect();
-            let (result, wait, stats) = self.post(&payload).await;
-            sent.requests.push(stats);
-            let outcome = match result {
-                Ok(()) => ItemOutcome::Delivered,
-                Err((true, error)) => ItemOutcome::Retry(error),
-                Err((false, error)) => ItemOutcome::Dead(error),
-            };
-            let stop = matches!(outcome, ItemOutcome::Retry(_));
-            for i in indexes {
-                sent.outcomes[*i] = outcome.clone();
-            }
-            if stop {
-                sent.retry_after = wait;
-                break;
+        let mut groups = LIMITS.pack(&sizes);
+        if more_waiting && groups.len() > 1 {
+            let last = &groups[groups.len() - 1];
+            let bytes = LIMITS.request_bytes(sizes[last.clone()].iter().copied());
+            if (bytes as f64) < GOOD_FILL * MAX_REQUEST_BYTES as f64 {
+                groups.pop(); // the tail waits for the next round, to fill its request
             }
         }
+        let groups = groups.into_iter().map(|group| sendable[group].to_vec());
+        sent.send_in_order(groups, |indexes: Vec<usize>| {
+            let payload: Vec<&[u8]> = indexes.iter().map(|i| events[*i].as_slice()).collect();
+            let (request, bytes) = self.request(&payload);
+            exchange("Segment", request, bytes, payload.len(), |status, _| {
+                verdict(status)
+            })
+        })
+        .await;
         sent
     }
 }
@@ -279,32 +220,34 @@ mod tests {
 
     #[test]
     fn retry_decisions() {
+        use Verdict::{Dead, Delivered, Retry};
         let table = [
-            (None, true),
-            (Some(400), false),
-            (Some(401), false),
-            (Some(404), false),
-            (Some(408), true),
-            (Some(410), true),
-            (Some(413), false),
-            (Some(429), true),
-            (Some(460), true),
-            (Some(500), true),
-            (Some(501), false),
-            (Some(502), true),
-            (Some(503), true),
-            (Some(505), false),
-            (Some(511), false),
+            (None, Retry),
+            (Some(200), Delivered),
+            (Some(400), Dead),
+            (Some(401), Dead),
+            (Some(404), Dead),
+            (Some(408), Retry),
+            (Some(410), Retry),
+            (Some(413), Dead),
+            (Some(429), Retry),
+            (Some(460), Retry),
+            (Some(500), Retry),
+            (Some(501), Dead),
+            (Some(502), Retry),
+            (Some(503), Retry),
+            (Some(505), Dead),
+            (Some(511), Dead),
         ];
         for (status, expected) in table {
-            assert_eq!(retryable(status), expected, "{status:?}");
+            assert_eq!(verdict(status), expected, "{status:?}");
         }
     }
 
     #[test]
     fn packing_respects_the_byte_and_event_caps() {
         let sizes = vec![1_000; 1_200];
-        let groups = pack(&sizes);
+        let groups = LIMITS.pack(&sizes);
         for group in &groups {
             let bytes: usize =
                 sizes[group.clone()].iter().map(|s| s + 1).sum::<usize>() + ENVELOPE_BYTES;
@@ -314,10 +257,10 @@ mod tests {
         assert_eq!(groups[0].len(), 474);
 
         let small = vec![10; 6_000];
-        let groups = pack(&small);
+        let groups = LIMITS.pack(&small);
         assert!(groups.iter().all(|g| g.len() <= MAX_EVENTS));
         assert_eq!(groups.len(), 3);
-        assert!(pack(&[]).is_empty());
+        assert!(LIMITS.pack(&[]).is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use common::report::NodeFact;
 use serde_json::{Value, json};
 
 use crate::store::OutboxItem;
@@ -21,11 +22,11 @@ pub fn analytics_id(item: &OutboxItem, extension: Option<&str>) -> String {
 /// counted kind, extensions as `ext.<name>`.
 pub fn summary(item: &OutboxItem) -> Vec<(String, Value)> {
     let report = &item.report;
-    let distinct = |fact: fn(&common::report::Node) -> &Option<String>| -> Value {
+    let distinct = |fact: NodeFact| -> Value {
         let values: BTreeSet<&str> = report
             .nodes
             .iter()
-            .filter_map(|node| fact(node).as_deref())
+            .filter_map(|node| node.fact(fact))
             .collect();
         json!(values.into_iter().collect::<Vec<_>>().join(","))
     };
@@ -39,25 +40,10 @@ pub fn summary(item: &OutboxItem) -> Vec<(String, Value)> {
             json!(report.master_version.clone().unwrap_or_default()),
         ),
         ("nodes".to_string(), json!(report.nodes.len())),
-        (
-            "operatingSystems".to_string(),
-            distinct(|n| &n.operating_system),
-        ),
-        ("osImages".to_string(), distinct(|n| &n.os_image)),
-        ("architectures".to_string(), distinct(|n| &n.architecture)),
-        (
-            "containerRuntimes".to_string(),
-            distinct(|n| &n.container_runtime_version),
-        ),
-        (
-            "kubeletVersions".to_string(),
-            distinct(|n| &n.kubelet_version),
-        ),
-        (
-            "cloudProviders".to_string(),
-            distinct(|n| &n.cloud_provider),
-        ),
     ];
+    for fact in NodeFact::COUNTED {
+        properties.push((fact.plural().to_string(), distinct(fact)));
+    }
     if let Some(namespaces) = report.namespaces {
         properties.push(("namespaces".to_string(), json!(namespaces)));
     }

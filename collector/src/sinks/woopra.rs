@@ -2,16 +2,20 @@
 //! Woopra has no dedup key, so a retry after a lost answer could count a report twice: requests
 //! are retried only when they surely did not arrive, or when Woopra answered 429 or 5xx.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::wire::Verdict;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::config::duration;
-use super::{ItemOutcome, RequestStats, Sent, Sink, analytics_id, retry_after, summary};
+use super::http::{client, exchange, reachable};
+use super::sink::{Replied, Sent, Sink};
+use super::summary::{analytics_id, summary};
+use super::table::duration;
 use crate::store::OutboxItem;
+use crate::{Error, Result};
 
 /// `[[sink]] type = "woopra"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,19 +56,10 @@ fn default_concurrency() -> usize {
 /// Woopra's visit timeout sent with each event, in milliseconds.
 const VISIT_TIMEOUT_MS: u64 = 300_000;
 
-/// What to do after one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Woopra stored it.
-    Delivered,
-    /// Worth another try: it surely did not arrive, or Woopra answered 429 or 5xx.
-    Retry,
-    /// Refused, or it may have arrived: never retried (no dedup key).
-    Dead,
-}
-
-/// The retry decision. `status` is the answer; without one, `connected` says whether the request
-/// may have reached Woopra (a timeout or reset after connecting might have delivered it).
+/// The retry decision: retried when Woopra answered 429 or 5xx, or the request surely did not
+/// arrive; refused, or possibly arrived, it is dead (Woopra has no dedup key). `status` is the
+/// answer; without one, `connected` says whether the request may have reached Woopra (a timeout
+/// or reset after connecting might have delivered it).
 pub fn verdict(status: Option<u16>, connected: bool) -> Verdict {
     match status {
         Some(200..=299) => Verdict::Delivered,
@@ -84,18 +79,18 @@ pub struct Woopra {
 
 impl Woopra {
     /// Builds the sink.
-    pub fn new(config: WoopraConfig) -> Result<Self, String> {
+    pub fn new(config: WoopraConfig) -> Result<Self> {
         if config.project.is_empty() {
-            return Err("`project` must not be empty".into());
+            return Err(Error::sink(&config.name, "`project` must not be empty"));
         }
         let url = config
             .endpoint
             .join("track/ce")
-            .map_err(|e| format!("`endpoint`: {e}"))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout.unwrap_or(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| Error::sink(&config.name, source))?;
+        let http = client(
+            &config.name,
+            config.timeout.unwrap_or(Duration::from_secs(10)),
+        )?;
         Ok(Woopra { config, url, http })
     }
 
@@ -121,41 +116,6 @@ impl Woopra {
             query.push((format!("ce_{}", snake_case(&key)), value));
         }
         query
-    }
-
-    async fn track(&self, item: &OutboxItem) -> (ItemOutcome, Option<Duration>, RequestStats) {
-        let query = self.query(item);
-        let started = Instant::now();
-        let answer = self.http.get(self.url.clone()).query(&query).send().await;
-        let stats = RequestStats {
-            bytes: query.iter().map(|(k, v)| k.len() + v.len() + 2).sum(),
-            items: 1,
-            duration: started.elapsed(),
-        };
-        match answer {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let wait = retry_after(response.headers());
-                let outcome = match verdict(Some(status), true) {
-                    Verdict::Delivered => ItemOutcome::Delivered,
-                    Verdict::Retry => ItemOutcome::Retry(format!("Woopra answered {status}")),
-                    Verdict::Dead => {
-                        ItemOutcome::Dead(format!("Woopra refused the event ({status})"))
-                    }
-                };
-                (outcome, wait, stats)
-            }
-            Err(error) => {
-                let outcome = match verdict(None, !error.is_connect()) {
-                    Verdict::Retry => ItemOutcome::Retry(format!("Woopra unreachable: {error}")),
-                    _ => ItemOutcome::Dead(format!(
-                        "unknown whether Woopra received the event ({error}); not retried, since \
-                         Woopra cannot deduplicate a resend"
-                    )),
-                };
-                (outcome, None, stats)
-            }
-        }
     }
 }
 
@@ -189,20 +149,31 @@ impl Sink for Woopra {
         Duration::ZERO
     }
 
-    async fn healthcheck(&self) -> Result<(), String> {
-        super::reachable(&self.http, &self.config.endpoint).await
+    async fn healthcheck(&self) -> Result<()> {
+        reachable(&self.config.name, &self.http, &self.config.endpoint).await
     }
 
     async fn send(&self, items: &[OutboxItem], _more_waiting: bool) -> Sent {
-        let requests: Vec<_> = items.iter().map(|item| self.track(item)).collect();
+        let requests: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let query = self.query(item);
+                let bytes = query.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+                let request = self.http.get(self.url.clone()).query(&query);
+                exchange("Woopra", request, bytes, 1, verdict)
+            })
+            .collect();
         let results: Vec<_> = futures::stream::iter(requests)
             .buffered(self.config.concurrency.max(1))
             .collect()
             .await;
         let mut sent = Sent::default();
-        for (outcome, wait, stats) in results {
-            sent.retry_after = sent.retry_after.max(wait);
-            sent.outcomes.push(outcome);
+        for (reply, stats) in results {
+            sent.retry_after = sent.retry_after.max(reply.retry_after);
+            match reply.outcomes {
+                Replied::All(outcome) => sent.outcomes.push(outcome),
+                Replied::Each(outcomes) => sent.outcomes.extend(outcomes),
+            }
             sent.requests.push(stats);
         }
         sent

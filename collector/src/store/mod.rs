@@ -11,12 +11,13 @@ mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use common::Admitted;
 use common::time::TimeSource;
+use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -204,7 +205,7 @@ impl Shared {
                 "store write failed; ingest answers 503 until it recovers"
             );
         }
-        *self.last_error.lock().unwrap() = Some(error.to_string());
+        *self.last_error.lock() = Some(error.to_string());
         self.metrics.store_available.set(0);
     }
 }
@@ -223,14 +224,15 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `dir`, migrates it and checks it is writable.
     pub fn open(dir: &Path, options: StoreOptions, metrics: Arc<Metrics>) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::DataDir {
+        std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
             path: dir.to_owned(),
-            reason: e.to_string(),
+            source,
         })?;
         let db_path = dir.join(DB_FILE);
         let open_error = |e: rusqlite::Error| Error::StoreOpen {
             path: db_path.clone(),
-            reason: explain(&e),
+            advice: advice(&e).into(),
+            source: Some(Box::new(e)),
         };
         let mut conn = Connection::open_with_flags(
             &db_path,
@@ -243,15 +245,13 @@ impl Store {
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(Error::StoreOpen {
                 path: db_path,
-                reason: format!(
+                advice: format!(
                     "the file system does not support write-ahead logging (journal_mode={journal_mode})"
                 ),
+                source: None,
             });
         }
-        schema::migrate(&mut conn).map_err(|reason| Error::StoreOpen {
-            path: db_path.clone(),
-            reason,
-        })?;
+        schema::migrate(&mut conn, &db_path)?;
         // Prove now that the store takes writes, rather than at the first report.
         writer::probe(&mut conn).map_err(open_error)?;
         writer::register_sinks(&mut conn, &options.sinks).map_err(open_error)?;
@@ -295,7 +295,8 @@ impl Store {
             .spawn(move || writer::run(conn, receiver, writer_shared))
             .map_err(|e| Error::StoreOpen {
                 path: db_path.clone(),
-                reason: format!("cannot start the writer thread: {e}"),
+                advice: "cannot start the writer thread".into(),
+                source: Some(Box::new(e)),
             })?;
         let checkpointer = spawn_checkpointer(&db_path).map_err(open_error)?;
         let store = Store {
@@ -429,7 +430,7 @@ impl Store {
         if self.is_available() {
             None
         } else {
-            self.shared.last_error.lock().unwrap().clone()
+            self.shared.last_error.lock().clone()
         }
     }
 
@@ -468,11 +469,11 @@ impl Store {
     {
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap();
-            query(&conn).map_err(Error::Query)
+            let conn = reader.lock();
+            query(&conn).map_err(Error::from)
         })
         .await
-        .map_err(|e| Error::Unavailable(format!("the read task failed: {e}")))?
+        .map_err(|e| Error::Unavailable(Arc::new(e)))?
     }
 
     /// Updates the store-size gauge (the report count is kept current by the writer).
@@ -490,7 +491,7 @@ impl Store {
 
     /// Finishes queued work, stops the writer and checkpointer threads and waits for them.
     pub async fn close(&self) {
-        let checkpointer = self.checkpointer.lock().unwrap().take();
+        let checkpointer = self.checkpointer.lock().take();
         if let Some(Checkpointer { stop, thread }) = checkpointer {
             stop.store(true, Ordering::SeqCst);
             thread.thread().unpark();
@@ -500,7 +501,7 @@ impl Store {
         if self.send(Command::Shutdown(reply)).await.is_ok() {
             let _ = done.await;
         }
-        let handle = self.writer.lock().unwrap().take();
+        let handle = self.writer.lock().take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
@@ -531,9 +532,9 @@ impl OutboxReader {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let conn = self.0.clone();
-        tokio::task::spawn_blocking(move || query(&conn.lock().unwrap()).map_err(Error::Query))
+        tokio::task::spawn_blocking(move || query(&conn.lock()).map_err(Error::from))
             .await
-            .map_err(|e| Error::Unavailable(format!("the read task failed: {e}")))?
+            .map_err(|e| Error::Unavailable(Arc::new(e)))?
     }
 }
 
@@ -588,21 +589,25 @@ fn configure_writer(conn: &Connection, options: &StoreOptions) -> rusqlite::Resu
     Ok(mode)
 }
 
-/// Turns an SQLite error into a sentence an operator can act on.
-fn explain(error: &rusqlite::Error) -> String {
+/// What an SQLite error at startup means, in words an operator can act on.
+fn advice(error: &rusqlite::Error) -> &'static str {
     match error.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => format!(
-            "the file is corrupt or not a collector store ({error}); move it away to start an \
-             empty store, or restore it from a backup"
-        ),
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            "the file is corrupt or not a collector store; move it away to start an empty store, \
+             or restore it from a backup"
+        }
         Some(ErrorCode::ReadOnly)
         | Some(ErrorCode::CannotOpen)
         | Some(ErrorCode::PermissionDenied) => {
-            format!(
-                "the store is not writable ({error}); check the data directory's permissions and mount"
-            )
+            "the store is not writable; check the data directory's permissions and mount"
         }
-        Some(ErrorCode::DiskFull) => format!("the disk is full ({error})"),
-        _ => error.to_string(),
+        Some(ErrorCode::DiskFull) => "the disk is full",
+        _ => "SQLite failed",
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Query(Box::new(error))
     }
 }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 pub struct SinkRegistration {
     /// Unique name from the configuration.
     pub name: String,
-    /// Its type (`segment`, `bigquery`, ...).
-    pub kind: String,
+    /// Its type.
+    pub kind: crate::sinks::SinkKind,
 }
 
 /// One pending delivery, with the report it carries.
@@ -125,7 +125,7 @@ pub(super) fn register(
          WHERE NOT EXISTS (SELECT 1 FROM sink_coverage WHERE sink = ?1 AND last_seq IS NULL)",
     )?;
     for sink in sinks {
-        upsert.execute(params![sink.name, sink.kind, now])?;
+        upsert.execute(params![sink.name, sink.kind.as_str(), now])?;
         cover.execute(params![sink.name, last + 1])?;
     }
     Ok(())

@@ -1,6 +1,10 @@
 //! The store's schema, versioned in code and applied in order (`PRAGMA user_version`).
 
+use std::path::Path;
+
 use rusqlite::Connection;
+
+use crate::{Error, Result};
 
 /// Migrations, oldest first; migration `i` brings the schema to version `i + 1`. Append only:
 /// never edit one that has shipped.
@@ -102,24 +106,34 @@ DROP INDEX deliveries_by_report;
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the database to [`SCHEMA_VERSION`]; refuses a database written by a newer collector.
-pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+/// Brings the database at `path` to [`SCHEMA_VERSION`]; refuses a database written by a newer
+/// collector.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let failed = |advice: String, source: Option<rusqlite::Error>| Error::StoreOpen {
+        path: path.to_owned(),
+        advice,
+        source: source.map(|e| Box::new(e) as crate::BoxError),
+    };
     let current: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed("cannot read the schema version".into(), Some(e)))?;
     if current > SCHEMA_VERSION {
-        return Err(format!(
-            "the store has schema version {current}, written by a newer collector; this one knows \
-             up to {SCHEMA_VERSION}"
+        return Err(failed(
+            format!(
+                "the store has schema version {current}, written by a newer collector; this one \
+                 knows up to {SCHEMA_VERSION}"
+            ),
+            None,
         ));
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        let advice = || format!("migration to schema version {version} failed");
+        let tx = conn.transaction().map_err(|e| failed(advice(), Some(e)))?;
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", version))
             .and_then(|()| tx.commit())
-            .map_err(|e| format!("migration to schema version {version} failed: {e}"))?;
+            .map_err(|e| failed(advice(), Some(e)))?;
     }
     Ok(())
 }
@@ -131,15 +145,16 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_refuse_newer_stores() {
         let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        migrate(&mut conn).unwrap();
+        let path = Path::new("memory");
+        migrate(&mut conn, path).unwrap();
+        migrate(&mut conn, path).unwrap();
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .unwrap();
-        let err = migrate(&mut conn).unwrap_err();
+        let err = migrate(&mut conn, path).unwrap_err().to_string();
         assert!(err.contains("newer collector"), "{err}");
     }
 }

@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use common::time::unix_now;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::{
     Command, InsertOutcome, MAX_GROUP, NewReport, OutboxUpdate, Shared, SinkRegistration, outbox,
 };
-use crate::{Error, Result};
+use crate::{Error, Result, SharedError};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
 pub(super) fn run(
@@ -114,13 +115,13 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Group) {
             }
         }
         Err(error) => {
-            let message = error.to_string();
-            shared.mark_unavailable(&message);
+            let error: SharedError = Arc::new(error);
+            shared.mark_unavailable(&error.to_string());
             for (_, reply) in group.inserts {
-                let _ = reply.send(Err(Error::Unavailable(message.clone())));
+                let _ = reply.send(Err(Error::Unavailable(error.clone())));
             }
             for (_, reply) in group.updates {
-                let _ = reply.send(Err(Error::Unavailable(message.clone())));
+                let _ = reply.send(Err(Error::Unavailable(error.clone())));
             }
         }
     }
@@ -223,13 +224,6 @@ pub(super) fn register_sinks(
     tx.commit()
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
-}
-
 fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
     match command {
         Command::DeleteCluster(cluster_id, reply) => {
@@ -282,9 +276,8 @@ fn track<T>(shared: &Shared, result: rusqlite::Result<T>) -> Result<T> {
             Ok(value)
         }
         Err(error) => {
-            let message = error.to_string();
-            shared.mark_unavailable(&message);
-            Err(Error::Unavailable(message))
+            shared.mark_unavailable(&error.to_string());
+            Err(Error::Unavailable(Arc::new(error)))
         }
     }
 }

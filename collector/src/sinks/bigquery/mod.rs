@@ -2,10 +2,14 @@
 //! columns, with `insertId` = report id for BigQuery's best-effort dedup, and per-row errors
 //! inspected (HTTP 200 can still refuse rows).
 
+mod encode;
+mod schema;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::wire::Verdict;
 use gcp_bigquery_client::Client;
 use gcp_bigquery_client::auth::Authenticator;
 use gcp_bigquery_client::client_builder::ClientBuilder;
@@ -13,20 +17,28 @@ use gcp_bigquery_client::error::BQError;
 use gcp_bigquery_client::model::dataset::Dataset;
 use gcp_bigquery_client::model::table::Table;
 use gcp_bigquery_client::model::table_data_insert_all_request::TableDataInsertAllRequest;
-use gcp_bigquery_client::model::table_field_schema::TableFieldSchema;
-use gcp_bigquery_client::model::table_schema::TableSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use url::Url;
+use serde_json::Value;
 
-use super::config::duration;
-use super::{ItemOutcome, RequestStats, Sent, Sink, rfc3339};
+use super::sink::{ItemOutcome, Replied, Reply, RequestLimits, RequestStats, Sent, Sink};
+use super::table::duration;
 use crate::store::OutboxItem;
+use crate::{Error, Result};
+
+pub use encode::row;
+pub use schema::schema;
 
 /// Most rows in one insert request.
 pub const MAX_ROWS: usize = 500;
 /// Largest insert request body (BigQuery's limit is 10 MB).
 pub const MAX_REQUEST_BYTES: usize = 9_000_000;
+/// What one insert request may carry: each row with its `insertId` and envelope.
+const LIMITS: RequestLimits = RequestLimits {
+    max_bytes: MAX_REQUEST_BYTES,
+    max_items: MAX_ROWS,
+    envelope_bytes: 0,
+    item_overhead: 64,
+};
 
 /// `[[sink]] type = "bigquery"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,35 +53,28 @@ pub struct BigQueryConfig {
     pub credentials_file: Option<PathBuf>,
     /// API base, e.g. `http://127.0.0.1:9050/bigquery/v2` for an emulator (no credentials are
     /// then needed).
-    pub endpoint: Option<Url>,
+    pub endpoint: Option<url::Url>,
     /// How long a partial batch waits for more reports (default `1s`).
     #[serde(default, deserialize_with = "duration")]
     pub flush_interval: Option<Duration>,
 }
 
-/// Splits `project.dataset.table`.
-pub fn parse_table(table: &str) -> Result<(String, String, String), String> {
+/// Splits sink `sink`'s `project.dataset.table`.
+pub fn parse_table(sink: &str, table: &str) -> Result<(String, String, String)> {
     let parts: Vec<&str> = table.split('.').collect();
     match parts.as_slice() {
         [project, dataset, table] if [project, dataset, table].iter().all(|p| !p.is_empty()) => {
             Ok((project.to_string(), dataset.to_string(), table.to_string()))
         }
-        _ => Err(format!("`table` {table:?} must be project.dataset.table")),
+        _ => Err(Error::sink(
+            sink,
+            format!("`table` {table:?} must be project.dataset.table"),
+        )),
     }
 }
 
-/// What to do after an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Worth another try.
-    Retry,
-    /// The table is missing: create it, then try again.
-    CreateTable,
-    /// Refused for good.
-    Dead,
-}
-
-/// The decision for a failed request: its HTTP status and the `errors[].reason` values.
+/// The decision for a failed request: its HTTP status and the `errors[].reason` values. A
+/// missing table (404) is retried once [`creates_table`] made it.
 pub fn request_verdict(code: i64, reasons: &[&str]) -> Verdict {
     let quota = reasons.iter().any(|r| {
         matches!(
@@ -78,11 +83,15 @@ pub fn request_verdict(code: i64, reasons: &[&str]) -> Verdict {
         )
     });
     match code {
-        404 => Verdict::CreateTable,
-        408 | 429 | 500..=599 => Verdict::Retry,
+        404 | 408 | 429 | 500..=599 => Verdict::Retry,
         403 if quota => Verdict::Retry,
         _ => Verdict::Dead,
     }
+}
+
+/// True when a failed request's status says the table is missing: create it, then try again.
+pub fn creates_table(code: i64) -> bool {
+    code == 404
 }
 
 /// The decision for one row refused in an HTTP 200 answer: `invalid` is final; `stopped` (BigQuery
@@ -117,32 +126,34 @@ pub struct BigQuery {
 
 impl BigQuery {
     /// Builds the sink and its authenticated client.
-    pub async fn new(config: BigQueryConfig) -> Result<Self, String> {
-        let (project, dataset, table) = parse_table(&config.table)?;
+    pub async fn new(config: BigQueryConfig) -> Result<Self> {
+        let (project, dataset, table) = parse_table(&config.name, &config.table)?;
         let mut builder = ClientBuilder::new();
         if let Some(endpoint) = &config.endpoint {
             builder.with_v2_base_url(endpoint.as_str().trim_end_matches('/').to_string());
         }
+        let failed = |context: String| {
+            let sink = config.name.clone();
+            move |source: BQError| Error::sink_context(&sink, context, source)
+        };
         let client = match (&config.credentials_file, &config.endpoint) {
             (Some(path), _) => {
                 let path = path.to_string_lossy();
                 builder
                     .build_from_service_account_key_file(&path)
                     .await
-                    .map_err(|e| format!("`credentials_file` {path}: {e}"))?
+                    .map_err(failed(format!("`credentials_file` {path}")))?
             }
             (None, Some(_)) => builder
                 .build_from_authenticator(Arc::new(EmulatorToken))
                 .await
-                .map_err(|e| e.to_string())?,
+                .map_err(failed("the emulator's client".into()))?,
             (None, None) => builder
                 .build_from_application_default_credentials()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "no `credentials_file`, and application default credentials failed: {e}"
-                    )
-                })?,
+                .map_err(failed(
+                    "no `credentials_file`, and application default credentials".into(),
+                ))?,
         };
         Ok(BigQuery {
             config,
@@ -154,7 +165,7 @@ impl BigQuery {
     }
 
     /// Creates the dataset and the table if they are missing.
-    async fn ensure_table(&self) -> Result<(), String> {
+    async fn ensure_table(&self) -> Result<()> {
         if self
             .client
             .dataset()
@@ -190,18 +201,21 @@ impl BigQuery {
                     schema(),
                 ))
                 .await
-                .map_err(|e| format!("cannot create table {}: {e}", self.config.table))?;
+                .map_err(|source| {
+                    Error::sink_context(
+                        &self.config.name,
+                        format!("cannot create table {}", self.config.table),
+                        source,
+                    )
+                })?;
             tracing::info!(table = %self.config.table, "created the BigQuery table");
         }
         Ok(())
     }
 
-    /// One insertAll request of `rows` (`bytes`: their serialised size, for the metrics).
-    async fn insert(
-        &self,
-        rows: &[(String, Value)],
-        bytes: usize,
-    ) -> (Result<Vec<ItemOutcome>, (Verdict, String)>, RequestStats) {
+    /// One insertAll request of `rows` (`bytes`: their serialised size, for the metrics),
+    /// creating the table when the answer says it is missing.
+    async fn insert(&self, rows: &[(String, Value)], bytes: usize) -> (Reply, RequestStats) {
         let mut request = TableDataInsertAllRequest::new();
         for (id, row) in rows {
             request
@@ -219,7 +233,7 @@ impl BigQuery {
             items: rows.len(),
             duration: started.elapsed(),
         };
-        let result = match answer {
+        let outcomes = match answer {
             Ok(response) => {
                 let mut outcomes = vec![ItemOutcome::Delivered; rows.len()];
                 for error in response.insert_errors.unwrap_or_default() {
@@ -251,7 +265,7 @@ impl BigQuery {
                         };
                     }
                 }
-                Ok(outcomes)
+                Replied::Each(outcomes)
             }
             Err(BQError::ResponseError { error }) => {
                 let reasons: Vec<&str> = error
@@ -260,143 +274,28 @@ impl BigQuery {
                     .iter()
                     .filter_map(|e| e.get("reason").map(String::as_str))
                     .collect();
-                let verdict = request_verdict(error.error.code, &reasons);
-                Err((
-                    verdict,
-                    format!(
-                        "BigQuery answered {}: {}",
-                        error.error.code, error.error.message
-                    ),
-                ))
+                let code = error.error.code;
+                let message = format!("BigQuery answered {code}: {}", error.error.message);
+                if creates_table(code)
+                    && let Err(create) = self.ensure_table().await
+                {
+                    tracing::warn!(error = %create, "cannot create the BigQuery table");
+                }
+                Replied::All(match request_verdict(code, &reasons) {
+                    Verdict::Dead => ItemOutcome::Dead(message),
+                    _ => ItemOutcome::Retry(message),
+                })
             }
-            Err(other) => Err((Verdict::Retry, format!("BigQuery unreachable: {other}"))),
+            Err(other) => Replied::All(ItemOutcome::Retry(format!(
+                "BigQuery is unreachable: {other}"
+            ))),
         };
-        (result, stats)
+        let reply = Reply {
+            outcomes,
+            retry_after: None,
+        };
+        (reply, stats)
     }
-}
-
-/// The table's schema: Spartakus's `bigquery.schema.json` columns (so Spartakus tables and
-/// queries keep working), then the new sections and the collector's own columns.
-pub fn schema() -> TableSchema {
-    let required = |mut field: TableFieldSchema| {
-        field.mode = Some("REQUIRED".into());
-        field
-    };
-    let repeated = |mut field: TableFieldSchema| {
-        field.mode = Some("REPEATED".into());
-        field
-    };
-    let capacity = repeated(TableFieldSchema::record(
-        "capacity",
-        vec![
-            required(TableFieldSchema::string("resource")),
-            required(TableFieldSchema::string("value")),
-        ],
-    ));
-    let nodes = repeated(TableFieldSchema::record(
-        "nodes",
-        vec![
-            required(TableFieldSchema::string("id")),
-            TableFieldSchema::string("operatingSystem"),
-            TableFieldSchema::string("osImage"),
-            TableFieldSchema::string("kernelVersion"),
-            TableFieldSchema::string("architecture"),
-            TableFieldSchema::string("containerRuntimeVersion"),
-            TableFieldSchema::string("kubeletVersion"),
-            TableFieldSchema::string("cloudProvider"),
-            capacity,
-        ],
-    ));
-    TableSchema::new(vec![
-        required(TableFieldSchema::string("version")),
-        required(TableFieldSchema::string("timestamp")),
-        required(TableFieldSchema::string("clusterID")),
-        TableFieldSchema::string("masterVersion"),
-        nodes,
-        repeated(TableFieldSchema::record(
-            "extensions",
-            vec![
-                required(TableFieldSchema::string("name")),
-                required(TableFieldSchema::string("value")),
-            ],
-        )),
-        TableFieldSchema::integer("namespaces"),
-        repeated(TableFieldSchema::record(
-            "objects",
-            vec![
-                required(TableFieldSchema::string("kind")),
-                required(TableFieldSchema::integer("total")),
-                repeated(TableFieldSchema::integer("perNamespace")),
-                TableFieldSchema::integer("ageP50"),
-                TableFieldSchema::integer("ageP90"),
-                TableFieldSchema::integer("ageP99"),
-                TableFieldSchema::integer("ageMax"),
-            ],
-        )),
-        repeated(TableFieldSchema::record(
-            "skipped",
-            vec![
-                required(TableFieldSchema::string("section")),
-                required(TableFieldSchema::string("reason")),
-            ],
-        )),
-        required(TableFieldSchema::string("report_id")),
-        required(TableFieldSchema::string("time_source")),
-        required(TableFieldSchema::timestamp("received_at")),
-    ])
-}
-
-/// One row: the report's fields as Spartakus wrote them (`timestamp` is the report's time in
-/// unix seconds, as a string), plus the new sections, the report id and `received_at`.
-pub fn row(item: &OutboxItem) -> Value {
-    let report = &item.report;
-    let nodes: Vec<Value> = report
-        .nodes
-        .iter()
-        .map(|node| {
-            json!({
-                "id": node.id,
-                "operatingSystem": node.operating_system,
-                "osImage": node.os_image,
-                "kernelVersion": node.kernel_version,
-                "architecture": node.architecture,
-                "containerRuntimeVersion": node.container_runtime_version,
-                "kubeletVersion": node.kubelet_version,
-                "cloudProvider": node.cloud_provider,
-                "capacity": node.capacity.iter().map(|c| json!({"resource": c.resource, "value": c.value})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let objects: Vec<Value> = report
-        .objects
-        .iter()
-        .map(|(kind, stats)| {
-            let age = stats.age_seconds;
-            json!({
-                "kind": kind.as_str(),
-                "total": stats.total,
-                "perNamespace": stats.per_namespace,
-                "ageP50": age.map(|a| a.p50),
-                "ageP90": age.map(|a| a.p90),
-                "ageP99": age.map(|a| a.p99),
-                "ageMax": age.map(|a| a.max),
-            })
-        })
-        .collect();
-    json!({
-        "version": report.version,
-        "timestamp": item.report_time.to_string(),
-        "clusterID": item.cluster_id,
-        "masterVersion": report.master_version,
-        "nodes": nodes,
-        "extensions": report.extensions.iter().map(|e| json!({"name": e.name, "value": e.value})).collect::<Vec<_>>(),
-        "namespaces": report.namespaces,
-        "objects": objects,
-        "skipped": report.skipped.iter().map(|s| json!({"section": s.section, "reason": s.reason})).collect::<Vec<_>>(),
-        "report_id": item.id.to_string(),
-        "time_source": item.time_source.as_str(),
-        "received_at": rfc3339(item.received_at),
-    })
 }
 
 #[async_trait::async_trait]
@@ -409,7 +308,7 @@ impl Sink for BigQuery {
         self.config.flush_interval.unwrap_or(Duration::from_secs(1))
     }
 
-    async fn healthcheck(&self) -> Result<(), String> {
+    async fn healthcheck(&self) -> Result<()> {
         self.ensure_table().await
     }
 
@@ -420,48 +319,17 @@ impl Sink for BigQuery {
             .map(|item| (item.id.to_string(), row(item)))
             .collect();
         let sizes: Vec<usize> = rows.iter().map(|(_, row)| row.to_string().len()).collect();
-        let mut start = 0;
-        while start < rows.len() {
-            // Up to MAX_ROWS rows and MAX_REQUEST_BYTES a request.
-            let mut end = start;
-            let mut bytes = 0;
-            while end < rows.len() && end - start < MAX_ROWS {
-                // The row and its insertId and envelope.
-                let size = sizes[end] + 64;
-                if end > start && bytes + size > MAX_REQUEST_BYTES {
-                    break;
-                }
-                bytes += size;
-                end += 1;
-            }
-            let row_bytes = sizes[start..end].iter().sum();
-            let (result, stats) = self.insert(&rows[start..end], row_bytes).await;
-            sent.requests.push(stats);
-            match result {
-                Ok(outcomes) => {
-                    for (slot, outcome) in sent.outcomes[start..end].iter_mut().zip(outcomes) {
-                        *slot = outcome;
-                    }
-                }
-                Err((Verdict::Dead, error)) => {
-                    for slot in &mut sent.outcomes[start..end] {
-                        *slot = ItemOutcome::Dead(error.clone());
-                    }
-                }
-                Err((verdict, error)) => {
-                    if verdict == Verdict::CreateTable
-                        && let Err(create) = self.ensure_table().await
-                    {
-                        tracing::warn!(error = %create, "cannot create the BigQuery table");
-                    }
-                    for slot in &mut sent.outcomes[start..end] {
-                        *slot = ItemOutcome::Retry(error.clone());
-                    }
-                    break;
-                }
-            }
-            start = end;
-        }
+        let groups: Vec<Vec<usize>> = LIMITS
+            .pack(&sizes)
+            .into_iter()
+            .map(Iterator::collect)
+            .collect();
+        sent.send_in_order(groups, |indexes| {
+            let group = indexes[0]..indexes[indexes.len() - 1] + 1;
+            let bytes = sizes[group.clone()].iter().sum();
+            self.insert(&rows[group], bytes)
+        })
+        .await;
         sent
     }
 }
@@ -478,7 +346,7 @@ mod tests {
             (403, &["accessDenied"], Verdict::Dead),
             (403, &["rateLimitExceeded"], Verdict::Retry),
             (403, &["quotaExceeded"], Verdict::Retry),
-            (404, &["notFound"], Verdict::CreateTable),
+            (404, &["notFound"], Verdict::Retry),
             (429, &[], Verdict::Retry),
             (500, &["backendError"], Verdict::Retry),
             (503, &[], Verdict::Retry),
@@ -489,6 +357,7 @@ mod tests {
                 expected,
                 "{code} {reasons:?}"
             );
+            assert_eq!(creates_table(code), code == 404, "{code}");
         }
     }
 
@@ -503,11 +372,11 @@ mod tests {
     #[test]
     fn tables_are_project_dataset_table() {
         assert_eq!(
-            parse_table("p.d.t").unwrap(),
+            parse_table("b", "p.d.t").unwrap(),
             ("p".to_string(), "d".to_string(), "t".to_string())
         );
         for bad in ["t", "d.t", "a.b.c.d", "p..t"] {
-            assert!(parse_table(bad).is_err(), "{bad}");
+            assert!(parse_table("b", bad).is_err(), "{bad}");
         }
     }
 
