@@ -10,7 +10,7 @@ use clap::Parser;
 pub use common::cli::LogFormat;
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Receives anonymous Kubernetes usage reports (Spartakus-compatible), validates them strictly
 /// and stores them durably in an embedded SQLite store.

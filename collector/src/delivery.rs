@@ -36,7 +36,7 @@ pub async fn start(
     metrics: Arc<Metrics>,
     settings: DeliverySettings,
     stopped: watch::Receiver<bool>,
-) -> crate::Result<Vec<JoinHandle<()>>> {
+) -> crate::error::Result<Vec<JoinHandle<()>>> {
     let mut workers = Vec::new();
     for configured in sinks {
         let labels = SinkLabels {

@@ -1,11 +1,15 @@
 //! Background work: retention pruning, store recovery probes and rate-limiter housekeeping.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
+use common::time::unix_now;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::AppState;
+use crate::metrics::Metrics;
+use crate::ratelimit::ClusterRateLimiter;
+use crate::store::Store;
 
 /// How often retention runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -16,34 +20,39 @@ const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// How often rate-limit state of idle clusters is dropped.
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// Starts the background loops; they end when `stopped` turns true.
+/// Starts the background loops over `store` (and the rate limiter, when there is one); they
+/// end when `stopped` turns true.
 pub fn spawn(
-    state: AppState,
+    store: Store,
+    metrics: Arc<Metrics>,
+    limiter: Option<Arc<ClusterRateLimiter>>,
     retention: Duration,
     stopped: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let prune_state = state.clone();
-    let probe_state = state.clone();
+    let prune_store = store.clone();
+    let probe_store = store.clone();
     vec![
         tokio::spawn(every(PRUNE_EVERY, stopped.clone(), move || {
-            let state = prune_state.clone();
-            async move { prune(&state, retention).await }
+            let store = prune_store.clone();
+            let metrics = metrics.clone();
+            async move { prune(&store, &metrics, retention).await }
         })),
         tokio::spawn(every(PROBE_EVERY, stopped.clone(), move || {
-            let state = probe_state.clone();
+            let store = probe_store.clone();
             async move {
-                if !state.store().is_available() && state.store().probe().await.is_ok() {
+                if !store.is_available() && store.probe().await.is_ok() {
                     tracing::info!("store probe succeeded");
                 }
             }
         })),
         tokio::spawn(every(HOUSEKEEP_EVERY, stopped, move || {
-            let state = state.clone();
+            let store = store.clone();
+            let limiter = limiter.clone();
             async move {
-                if let Some(limiter) = state.limiter() {
+                if let Some(limiter) = limiter {
                     limiter.housekeep();
                 }
-                state.store().refresh_size_gauge();
+                store.refresh_size_gauge();
             }
         })),
     ]
@@ -65,18 +74,14 @@ where
 }
 
 /// Deletes reports received before now minus `retention`, in chunks.
-pub async fn prune(state: &AppState, retention: Duration) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let cutoff = now.saturating_sub(retention.as_secs() as i64);
+pub async fn prune(store: &Store, metrics: &Metrics, retention: Duration) {
+    let cutoff = unix_now().saturating_sub(retention.as_secs() as i64);
     let mut total = 0;
     loop {
-        match state.store().prune(cutoff, PRUNE_CHUNK).await {
+        match store.prune(cutoff, PRUNE_CHUNK).await {
             Ok(deleted) => {
                 total += deleted;
-                state.metrics().reports_pruned.inc_by(deleted);
+                metrics.reports_pruned.inc_by(deleted);
                 if deleted < PRUNE_CHUNK as u64 {
                     break;
                 }

@@ -1,9 +1,9 @@
 //! Per-cluster rate limiting (GCRA from `governor`) over a bounded LRU of cluster ids, so that a
 //! flood of random ids evicts old state instead of growing memory.
 
+use parking_lot::Mutex;
 use std::hash::BuildHasher;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -27,7 +27,7 @@ impl StateStore for BoundedStateStore {
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        let mut states = self.states.lock().unwrap();
+        let mut states = self.states.lock();
         let (result, next) = f(states.get(key).copied())?;
         states.put(*key, next);
         Ok(result)
@@ -36,7 +36,7 @@ impl StateStore for BoundedStateStore {
 
 impl ShrinkableKeyedStateStore<u64> for BoundedStateStore {
     fn retain_recent(&self, drop_below: Nanos) {
-        let mut states = self.states.lock().unwrap();
+        let mut states = self.states.lock();
         let stale: Vec<u64> = states
             .iter()
             .filter(|(_, at)| **at <= drop_below)
@@ -48,7 +48,7 @@ impl ShrinkableKeyedStateStore<u64> for BoundedStateStore {
     }
 
     fn len(&self) -> usize {
-        self.states.lock().unwrap().len()
+        self.states.lock().len()
     }
 
     fn is_empty(&self) -> bool {

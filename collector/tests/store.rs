@@ -239,7 +239,12 @@ async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
         "sinks are independent"
     );
     let dead = store
-        .deliveries(Some("dead".into()), Some("a".into()), None, 100)
+        .deliveries(
+            Some(collector::store::DeliveryState::Dead),
+            Some("a".into()),
+            None,
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(dead.len(), 1);

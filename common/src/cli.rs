@@ -1,9 +1,32 @@
-//! What both binaries' `main` share: the log format flag, log setup and the shutdown signal
-//! (the non-default `cli` feature, so the library itself stays free of I/O and async).
+//! What both binaries share: the log format flag, log setup, the shutdown signal and the build
+//! info metric (the non-default `cli` feature, so the library itself stays free of I/O and
+//! async).
 
 use std::io::IsTerminal;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
+
+/// Label set of `<program>_build_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    schema: &'static str,
+}
+
+/// Registers `build_info` (this release and the report schema it writes) for `program`.
+pub fn register_build_info(registry: &mut Registry, program: &str) {
+    registry.register(
+        "build",
+        format!("Version of this {program} and of the report schema it writes"),
+        Info::new(BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            schema: crate::report::SCHEMA_VERSION,
+        }),
+    );
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

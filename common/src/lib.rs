@@ -14,6 +14,7 @@ pub mod secret;
 pub mod time;
 pub mod validate;
 pub mod wire;
+pub mod words;
 
 pub use admit::{Admitted, admit, admit_body, canonical_cluster_id};
 pub use report::Report;

@@ -1,12 +1,15 @@
 //! The time of a report: the volunteer's timestamp when plausible, else the collector's clock.
 
+use strum::{EnumString, IntoStaticStr, VariantArray};
+
 /// How far back a client timestamp may lie: 400 days.
 pub const MAX_PAST_SECONDS: i64 = 400 * 86_400;
 /// How far ahead a client timestamp may lie: 1 day.
 pub const MAX_FUTURE_SECONDS: i64 = 86_400;
 
 /// Where a report's time came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum TimeSource {
     /// The report's own `timestamp`.
     Client,
@@ -17,19 +20,7 @@ pub enum TimeSource {
 impl TimeSource {
     /// `client` or `received`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            TimeSource::Client => "client",
-            TimeSource::Received => "received",
-        }
-    }
-
-    /// Parses [`TimeSource::as_str`] back.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "client" => Some(TimeSource::Client),
-            "received" => Some(TimeSource::Received),
-            _ => None,
-        }
+        self.into()
     }
 }
 
@@ -85,6 +76,14 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_763_737_200;
+
+    #[test]
+    fn time_sources_keep_their_stored_names() {
+        use crate::words::Words;
+        assert_eq!(TimeSource::words(), ["client", "received"]);
+        assert!(TimeSource::parse_back());
+        assert!("Client".parse::<TimeSource>().is_err());
+    }
 
     #[test]
     fn rfc3339_is_utc_seconds() {

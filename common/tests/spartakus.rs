@@ -1,10 +1,10 @@
 //! Spartakus wire compatibility: its published example reports are accepted (with their odd
-//! timestamps), and our reports decode as Spartakus v1 records.
+//! timestamps). That our reports decode as Spartakus v1 records is tested beside the Spartakus
+//! record type, in `tests/tests/spartakus.rs`.
 
 use common::report::Report;
 use common::time::TimeSource;
 use common::{ClusterIdRule, admit};
-use serde::Deserialize;
 
 const NOW: i64 = 1_763_737_200;
 
@@ -89,66 +89,4 @@ fn our_full_example_passes_unchanged() {
     assert_eq!(admitted.time.source, TimeSource::Client);
     let original: Report = serde_json::from_slice(&body).unwrap();
     assert_eq!(admitted.report, original);
-}
-
-/// Spartakus v1's `report.Record`, field for field with Go's types (Go's decoder ignores
-/// unknown fields, as this one does).
-#[allow(dead_code)]
-#[derive(Deserialize)]
-struct GoRecord {
-    version: String,
-    timestamp: String,
-    #[serde(rename = "clusterID")]
-    cluster_id: String,
-    #[serde(rename = "masterVersion")]
-    master_version: Option<String>,
-    nodes: Option<Vec<GoNode>>,
-    extensions: Option<Vec<GoPair>>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GoNode {
-    id: String,
-    operating_system: Option<String>,
-    os_image: Option<String>,
-    kernel_version: Option<String>,
-    architecture: Option<String>,
-    container_runtime_version: Option<String>,
-    kubelet_version: Option<String>,
-    cloud_provider: Option<String>,
-    capacity: Option<Vec<GoResource>>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-struct GoResource {
-    resource: String,
-    value: String,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-struct GoPair {
-    name: String,
-    value: String,
-}
-
-#[test]
-fn our_reports_decode_as_spartakus_records() {
-    for name in [
-        "full-report.json",
-        "spartakus-readme.json",
-        "spartakus-extensions.json",
-    ] {
-        let admitted = admit(&fixture(name), ClusterIdRule::Uuid, NOW).unwrap();
-        let wire = serde_json::to_vec(&admitted.report).unwrap();
-        let record: GoRecord = serde_json::from_slice(&wire).unwrap();
-        assert_eq!(record.cluster_id, admitted.report.cluster_id);
-        assert_eq!(record.timestamp, admitted.time.seconds.to_string());
-        // And our own decoder reads back exactly what was sent.
-        let back: Report = serde_json::from_slice(&wire).unwrap();
-        assert_eq!(back, admitted.report);
-    }
 }

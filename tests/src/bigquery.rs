@@ -128,16 +128,12 @@ impl BigQueryEmulator {
     /// Runs a standard-SQL query; returns the rows as arrays of cell values (`f[].v`).
     pub async fn query(&self, sql: &str) -> Vec<Vec<Value>> {
         let url = format!("{}/projects/{EMULATOR_PROJECT}/queries", self.endpoint());
-        let answer: Value = self
-            .http
-            .post(url)
-            .json(&json!({"query": sql, "useLegacySql": false}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = crate::send_json(
+            self.http
+                .post(url)
+                .json(&json!({"query": sql, "useLegacySql": false})),
+        )
+        .await;
         let Some(rows) = answer.get("rows").and_then(Value::as_array) else {
             assert!(answer.get("error").is_none(), "{sql}: {answer}");
             return Vec::new();
@@ -160,15 +156,7 @@ impl BigQueryEmulator {
             "{}/projects/{EMULATOR_PROJECT}/datasets/{dataset}/tables/{table}",
             self.endpoint()
         );
-        let table: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let table = crate::send_json(self.http.get(url)).await;
         table["schema"]["fields"]
             .as_array()
             .unwrap_or_else(|| panic!("no schema: {table}"))

@@ -5,6 +5,7 @@
 pub mod bigquery;
 pub mod kube_standin;
 pub mod sink_standins;
+pub mod spartakus;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -211,6 +212,16 @@ async fn json_answer(request: reqwest::RequestBuilder, url: &str) -> Value {
         response.status()
     );
     response.json().await.unwrap()
+}
+
+/// Sends `request` and decodes its JSON body, whatever the status.
+pub async fn send_json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// GETs `url` and returns its body as text, whatever the status.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// The volunteer binary reading the cluster of `kubeconfig` (never an in-cluster config), with

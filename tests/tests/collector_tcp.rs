@@ -82,14 +82,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
     assert_eq!(stats["nodes"], 4);
     assert_eq!(stats["osImages"]["debian 7"], 2);
 
-    let metrics = client
-        .get(collector.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = e2e::get_text(&client, &collector.admin_url("/metrics")).await;
     assert!(
         metrics.contains("collector_reports_total{outcome=\"accepted\"} 3"),
         "{metrics}"

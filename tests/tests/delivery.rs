@@ -72,14 +72,7 @@ async fn admin_get(client: &reqwest::Client, collector: &Collector, path: &str) 
 }
 
 async fn metrics(client: &reqwest::Client, collector: &Collector) -> String {
-    client
-        .get(collector.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    e2e::get_text(client, &collector.admin_url("/metrics")).await
 }
 
 /// `collector_<name>{sink=…}` once it equals `value`.
@@ -328,15 +321,7 @@ async fn dead_letters_are_listed_and_requeued_with_the_admin_token() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
-    let answer: Value = client
-        .post(&requeue)
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = e2e::send_json(client.post(&requeue).bearer_auth(ADMIN_TOKEN)).await;
     assert_eq!(answer["requeued"], 5);
     wait_for(
         "the re-queued reports to reach Segment",
@@ -373,15 +358,12 @@ async fn a_sink_added_later_gets_new_reports_and_a_backfill_only_on_request() {
         "nothing from before the sink was added"
     );
 
-    let answer: Value = client
-        .post(collector.admin_url("/api/v1/deliveries/requeue?sink=segment"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = e2e::send_json(
+        client
+            .post(collector.admin_url("/api/v1/deliveries/requeue?sink=segment"))
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
     assert_eq!(answer["requeued"], 4, "only the reports it never had");
     let all: HashSet<String> = before_ids.union(&after_ids).cloned().collect();
     wait_for("the backfill to reach Segment", DEADLINE, || async {
@@ -493,15 +475,5 @@ async fn bigquery_emulator_gets_every_report_through_the_collector() {
         .expect("amd64 nodes are counted");
     assert!(amd64[1].as_str().unwrap().parse::<i64>().unwrap() >= 30);
     let columns = emulator.columns("telemetry", "reports").await;
-    assert_eq!(
-        &columns[..6],
-        [
-            "version",
-            "timestamp",
-            "clusterID",
-            "masterVersion",
-            "nodes",
-            "extensions"
-        ]
-    );
+    assert_eq!(&columns[..6], e2e::spartakus::COLUMNS);
 }

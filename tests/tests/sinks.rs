@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use collector::sinks::{Configured, ItemOutcome};
 use collector::store::OutboxItem;
+use common::report::NodeFact;
 use e2e::bigquery::BigQueryStandin;
 use e2e::sink_standins::{Answer, Segment, Woopra};
 use e2e::{load_sinks, outbox_item};
@@ -22,21 +23,12 @@ async fn one_sink(dir: &tempfile::TempDir, config: &str) -> Configured {
 }
 
 async fn segment_sink(dir: &tempfile::TempDir, url: &str, write_key: &str) -> Configured {
-    let key = dir.path().join("segment-key");
-    std::fs::write(&key, format!("{write_key}\n")).unwrap();
+    // The key file that `segment_sink_table` names.
+    std::fs::write(dir.path().join("segment-key"), format!("{write_key}\n")).unwrap();
+    let table = e2e::segment_sink_table(dir.path(), url);
     one_sink(
         dir,
-        &format!(
-            r#"
-            [[sink]]
-            name = "segment"
-            type = "segment"
-            endpoint = "{url}"
-            write_key_file = "{}"
-            identity_extension = "example.com/account"
-            "#,
-            key.display()
-        ),
+        &format!("{table}identity_extension = \"example.com/account\"\n"),
     )
     .await
 }
@@ -321,17 +313,7 @@ async fn bigquery_creates_a_spartakus_compatible_table_and_inserts_rows_by_repor
         .expect("the table was created");
     let columns: Vec<&str> = schema.iter().map(|f| f["name"].as_str().unwrap()).collect();
     // Spartakus's columns first, as its bigquery.schema.json has them, then ours.
-    assert_eq!(
-        &columns[..6],
-        [
-            "version",
-            "timestamp",
-            "clusterID",
-            "masterVersion",
-            "nodes",
-            "extensions"
-        ]
-    );
+    assert_eq!(&columns[..6], e2e::spartakus::COLUMNS);
     for column in [
         "namespaces",
         "objects",
@@ -352,17 +334,9 @@ async fn bigquery_creates_a_spartakus_compatible_table_and_inserts_rows_by_repor
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    for field in [
-        "id",
-        "operatingSystem",
-        "osImage",
-        "kernelVersion",
-        "architecture",
-        "containerRuntimeVersion",
-        "kubeletVersion",
-        "cloudProvider",
-        "capacity",
-    ] {
+    // Spartakus's node columns: the id, every node fact (the wire names common pins), capacity.
+    let facts = NodeFact::ALL.iter().map(|fact| fact.wire_name());
+    for field in ["id", "capacity"].into_iter().chain(facts) {
         assert!(node_fields.contains(&field), "nodes.{field} missing");
     }
 

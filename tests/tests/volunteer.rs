@@ -182,14 +182,7 @@ async fn one_shot_delivers_to_the_collector_and_periodic_keeps_reporting() {
         .unwrap();
     assert_eq!(health.status(), 200);
     let metrics_url = format!("http://{metrics_address}/metrics");
-    let metrics = client
-        .get(&metrics_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = e2e::get_text(&client, &metrics_url).await;
     assert!(
         metrics.contains("volunteer_consecutive_failures 0"),
         "{metrics}"

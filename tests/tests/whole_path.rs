@@ -16,7 +16,6 @@ use e2e::{
     Collector, binary, get_json_with_token, run_captured, segment_sink_table, sigterm,
     volunteer_command, wait_for, write_sink_config,
 };
-use serde::Deserialize;
 use serde_json::Value;
 
 const SIZE: ClusterSize = ClusterSize {
@@ -30,64 +29,16 @@ const ADMIN_TOKEN: &str = "whole-path-admin-token";
 const ACCOUNT: (&str, &str) = ("example.com/account", "trial-42");
 const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A Spartakus v1 record as the Spartakus collector's Go types declare it
-/// (kubernetes-retired/spartakus `pkg/report`): what a Spartakus database or query reads.
-/// Go's decoder ignores fields it does not know; the ones it knows must have these types.
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct SpartakusRecord {
-    version: String,
-    timestamp: String,
-    #[serde(rename = "clusterID")]
-    cluster_id: String,
-    #[serde(rename = "masterVersion")]
-    master_version: Option<String>,
-    #[serde(default)]
-    nodes: Vec<SpartakusNode>,
-    #[serde(default)]
-    extensions: Vec<SpartakusExtension>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
-struct SpartakusNode {
-    id: String,
-    operating_system: Option<String>,
-    os_image: Option<String>,
-    kernel_version: Option<String>,
-    architecture: Option<String>,
-    container_runtime_version: Option<String>,
-    kubelet_version: Option<String>,
-    cloud_provider: Option<String>,
-    #[serde(default)]
-    capacity: Vec<SpartakusResource>,
-}
-
-#[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-struct SpartakusResource {
-    resource: String,
-    value: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct SpartakusExtension {
-    name: String,
-    value: String,
-}
-
-fn spartakus_record(report: &Value) -> SpartakusRecord {
-    let record: SpartakusRecord = serde_json::from_value(report.clone())
-        .unwrap_or_else(|error| panic!("not a Spartakus v1 record: {error}\n{report}"));
+fn spartakus_record(report: &Value) -> e2e::spartakus::Record {
+    let record = e2e::spartakus::record(report);
     // Spartakus stores `version` as given (its schema is v1; ours is a superset, v1.x).
     assert!(record.version.starts_with("v1"), "{}", record.version);
     assert!(
         record.timestamp.parse::<i64>().is_ok(),
         "Spartakus writes unix seconds as a string"
     );
-    assert_eq!(record.nodes.len(), SIZE.nodes);
-    assert!(record.nodes.iter().all(|node| node.id.len() >= 32));
+    assert_eq!(record.nodes().len(), SIZE.nodes);
+    assert!(record.nodes().iter().all(|node| node.id.len() >= 32));
     record
 }
 
@@ -299,7 +250,7 @@ async fn a_cluster_report_travels_from_the_api_server_to_every_sink() {
     assert_eq!(record.master_version.as_deref(), Some("v1.31.2"));
     assert!(
         record
-            .extensions
+            .extensions()
             .iter()
             .any(|e| e.name == ACCOUNT.0 && e.value == ACCOUNT.1)
     );

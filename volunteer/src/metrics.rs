@@ -13,7 +13,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::{Error, Result};
@@ -36,13 +35,6 @@ pub enum ReportOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: ReportOutcome,
-}
-
-/// Label set of `volunteer_build_info`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct BuildLabels {
-    version: &'static str,
-    schema: &'static str,
 }
 
 /// Every metric the volunteer exports.
@@ -91,14 +83,7 @@ impl Metrics {
             "Requests made to the Kubernetes API server",
             api_requests.clone(),
         );
-        registry.register(
-            "build",
-            "Version of this volunteer and of the report schema it writes",
-            Info::new(BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-                schema: common::report::SCHEMA_VERSION,
-            }),
-        );
+        common::cli::register_build_info(&mut registry, "volunteer");
         for outcome in [
             ReportOutcome::delivered,
             ReportOutcome::rejected,

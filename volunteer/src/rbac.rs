@@ -1,6 +1,7 @@
 //! The RBAC rules that exactly cover the calls the volunteer makes with given flags
 //! (`--print-rbac`), derived from the same list of sources the snapshot reads.
 
+use common::report::ObjectKind;
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
@@ -62,11 +63,11 @@ fn object_rules(config: &Config) -> Vec<PolicyRule> {
     let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
     for kind in KINDS
         .iter()
-        .filter(|kind| config.count_secrets || kind.plural != "secrets")
+        .filter(|kind| config.count_secrets || kind.kind != ObjectKind::Secrets)
     {
         match groups.iter_mut().find(|(group, _)| *group == kind.group) {
-            Some((_, resources)) => resources.push(kind.plural),
-            None => groups.push((kind.group, vec![kind.plural])),
+            Some((_, resources)) => resources.push(kind.plural()),
+            None => groups.push((kind.group, vec![kind.plural()])),
         }
     }
     groups

@@ -6,7 +6,7 @@ use kube::api::ApiResource;
 
 use crate::config::Config;
 
-/// Where one counted kind of object is listed.
+/// Where one counted kind of object is listed (its resource is the kind's wire name).
 #[derive(Debug, Clone, Copy)]
 pub struct KindSource {
     /// The report's kind.
@@ -17,53 +17,26 @@ pub struct KindSource {
     pub version: &'static str,
     /// Kind name.
     pub kind_name: &'static str,
-    /// Resource (plural) name.
-    pub plural: &'static str,
 }
 
 /// Every kind the volunteer counts (Secrets only with `--count-secrets`).
 pub const KINDS: [KindSource; 11] = [
-    source(ObjectKind::Pods, "", "v1", "Pod", "pods"),
-    source(ObjectKind::Services, "", "v1", "Service", "services"),
-    source(
-        ObjectKind::Deployments,
-        "apps",
-        "v1",
-        "Deployment",
-        "deployments",
-    ),
-    source(
-        ObjectKind::StatefulSets,
-        "apps",
-        "v1",
-        "StatefulSet",
-        "statefulsets",
-    ),
-    source(
-        ObjectKind::DaemonSets,
-        "apps",
-        "v1",
-        "DaemonSet",
-        "daemonsets",
-    ),
-    source(ObjectKind::Jobs, "batch", "v1", "Job", "jobs"),
-    source(ObjectKind::CronJobs, "batch", "v1", "CronJob", "cronjobs"),
+    source(ObjectKind::Pods, "", "v1", "Pod"),
+    source(ObjectKind::Services, "", "v1", "Service"),
+    source(ObjectKind::Deployments, "apps", "v1", "Deployment"),
+    source(ObjectKind::StatefulSets, "apps", "v1", "StatefulSet"),
+    source(ObjectKind::DaemonSets, "apps", "v1", "DaemonSet"),
+    source(ObjectKind::Jobs, "batch", "v1", "Job"),
+    source(ObjectKind::CronJobs, "batch", "v1", "CronJob"),
     source(
         ObjectKind::PersistentVolumeClaims,
         "",
         "v1",
         "PersistentVolumeClaim",
-        "persistentvolumeclaims",
     ),
-    source(ObjectKind::ConfigMaps, "", "v1", "ConfigMap", "configmaps"),
-    source(ObjectKind::Secrets, "", "v1", "Secret", "secrets"),
-    source(
-        ObjectKind::Ingresses,
-        "networking.k8s.io",
-        "v1",
-        "Ingress",
-        "ingresses",
-    ),
+    source(ObjectKind::ConfigMaps, "", "v1", "ConfigMap"),
+    source(ObjectKind::Secrets, "", "v1", "Secret"),
+    source(ObjectKind::Ingresses, "networking.k8s.io", "v1", "Ingress"),
 ];
 
 const fn source(
@@ -71,18 +44,21 @@ const fn source(
     group: &'static str,
     version: &'static str,
     kind_name: &'static str,
-    plural: &'static str,
 ) -> KindSource {
     KindSource {
         kind,
         group,
         version,
         kind_name,
-        plural,
     }
 }
 
 impl KindSource {
+    /// The resource (plural) name, as RBAC rules and list URLs name it.
+    pub fn plural(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
     /// The API resource to list.
     pub fn api_resource(&self) -> ApiResource {
         let api_version = if self.group.is_empty() {
@@ -95,7 +71,7 @@ impl KindSource {
             version: self.version.into(),
             api_version,
             kind: self.kind_name.into(),
-            plural: self.plural.into(),
+            plural: self.plural().into(),
         }
     }
 }

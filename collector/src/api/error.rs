@@ -66,13 +66,13 @@ impl ApiError {
     }
 
     /// The answer for a server-side failure, logging its cause.
-    pub fn from_internal(error: crate::Error) -> Self {
+    pub fn from_internal(error: crate::error::Error) -> Self {
         match error {
-            crate::Error::Unavailable(cause) => ApiError::Unavailable {
+            crate::error::Error::Unavailable(cause) => ApiError::Unavailable {
                 message: format!("the store is unavailable: {cause}"),
                 retry_after_seconds: 30,
             },
-            crate::Error::ShuttingDown => ApiError::Unavailable {
+            crate::error::Error::ShuttingDown => ApiError::Unavailable {
                 message: "the collector is shutting down".into(),
                 retry_after_seconds: 5,
             },

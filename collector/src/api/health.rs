@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, ErrorBody};
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
 
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::{ApiError, AppState, ErrorBody, bearer_matches};
+use super::auth::bearer_matches;
+use super::error::{ApiError, ErrorBody};
+use super::state::AppState;
 use crate::metrics::Outcome;
 use crate::store::{InsertOutcome, NewReport};
 use common::time::unix_now;
@@ -49,7 +51,7 @@ pub async fn post_report(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if let Some(secret) = &state.0.ingest_token
+    if let Some(secret) = state.ingest_token()
         && !bearer_matches(&headers, secret)
     {
         return Err(ApiError::Unauthorized);

@@ -1,19 +1,21 @@
 //! The HTTP API: the public router (ingest, health, OpenAPI) and the admin router (read API,
 //! erasure, metrics), their shared state and middleware.
 
+mod auth;
+mod clusters;
+mod deliveries;
 mod error;
 mod health;
 mod ingest;
-mod read;
+mod query;
+mod state;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,128 +27,10 @@ use utoipa::openapi::{InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::Result;
-use crate::config::{Config, Secret};
-use crate::metrics::{Metrics, Outcome, RouteLabels};
-use crate::ratelimit::ClusterRateLimiter;
-use crate::store::Store;
-use common::ClusterIdRule;
+use crate::metrics::{Outcome, RouteLabels};
 
 pub use error::{ApiError, ErrorBody, json_errors};
-
-/// Settings the handlers need, taken from the flags.
-#[derive(Debug, Clone)]
-pub struct ApiSettings {
-    /// Which cluster ids are valid.
-    pub cluster_id_rule: ClusterIdRule,
-    /// Largest body on the wire.
-    pub max_body_size: usize,
-    /// Largest body after decompression.
-    pub max_decompressed_size: usize,
-    /// Time allowed for one ingest request.
-    pub request_timeout: Duration,
-    /// Ingest requests handled at once.
-    pub max_concurrent_requests: usize,
-    /// Retention period (the largest useful statistics window).
-    pub retention: Duration,
-}
-
-struct Inner {
-    store: Store,
-    metrics: Arc<Metrics>,
-    sinks: Vec<crate::sinks::Configured>,
-    limiter: Option<ClusterRateLimiter>,
-    settings: ApiSettings,
-    ingest_token: Option<Secret>,
-    admin_token: Option<Secret>,
-    shutting_down: AtomicBool,
-}
-
-/// State shared by every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-impl AppState {
-    /// Builds the state from the flags (reading token files) around an open store and the
-    /// configured sinks.
-    pub fn new(
-        config: &Config,
-        store: Store,
-        metrics: Arc<Metrics>,
-        sinks: Vec<crate::sinks::Configured>,
-    ) -> Result<Self> {
-        let read_secret =
-            |path: &Option<std::path::PathBuf>| path.as_deref().map(Secret::from_file).transpose();
-        let limiter = std::num::NonZeroU32::new(config.rate_limit_per_hour).map(|per_hour| {
-            ClusterRateLimiter::new(
-                per_hour,
-                config.rate_limit_burst,
-                config.rate_limit_tracked_clusters,
-            )
-        });
-        let settings = ApiSettings {
-            cluster_id_rule: if config.relaxed_cluster_ids {
-                ClusterIdRule::Relaxed
-            } else {
-                ClusterIdRule::Uuid
-            },
-            max_body_size: usize::try_from(config.max_body_size).unwrap_or(usize::MAX),
-            max_decompressed_size: usize::try_from(config.max_decompressed_size)
-                .unwrap_or(usize::MAX),
-            request_timeout: config.request_timeout,
-            max_concurrent_requests: config.max_concurrent_requests.get(),
-            retention: config.retention,
-        };
-        Ok(AppState(Arc::new(Inner {
-            store,
-            metrics,
-            sinks,
-            limiter,
-            settings,
-            ingest_token: read_secret(&config.ingest_token_file)?,
-            admin_token: read_secret(&config.admin_token_file)?,
-            shutting_down: AtomicBool::new(false),
-        })))
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.0.store
-    }
-
-    /// The metrics.
-    pub fn metrics(&self) -> &Metrics {
-        &self.0.metrics
-    }
-
-    /// The metrics, shared.
-    pub fn metrics_handle(&self) -> Arc<Metrics> {
-        self.0.metrics.clone()
-    }
-
-    /// The configured sinks.
-    pub fn sinks(&self) -> &[crate::sinks::Configured] {
-        &self.0.sinks
-    }
-
-    /// The per-cluster rate limiter, unless rate limiting is off.
-    pub fn limiter(&self) -> Option<&ClusterRateLimiter> {
-        self.0.limiter.as_ref()
-    }
-
-    fn settings(&self) -> &ApiSettings {
-        &self.0.settings
-    }
-
-    /// Makes `/readyz` fail from now on.
-    pub fn begin_shutdown(&self) {
-        self.0.shutting_down.store(true, Ordering::SeqCst);
-    }
-
-    fn is_shutting_down(&self) -> bool {
-        self.0.shutting_down.load(Ordering::SeqCst)
-    }
-}
+pub use state::{ApiSettings, AppState};
 
 /// The public listener's router: `POST /api/v1`, `/healthz`, `/readyz`, `/version`,
 /// `/openapi.json`.
@@ -189,7 +73,7 @@ pub fn admin_router(state: AppState) -> Router {
     let (api, _) = admin_routes().split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
-        require_admin_token,
+        auth::require_admin_token,
     ));
     let (metrics, _) = metrics_routes().split_for_parts();
     api.merge(metrics)
@@ -212,12 +96,12 @@ fn health_routes() -> OpenApiRouter<AppState> {
 
 fn admin_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(read::list_clusters))
-        .routes(routes!(read::cluster_reports))
-        .routes(routes!(read::delete_cluster))
-        .routes(routes!(read::stats))
-        .routes(routes!(read::deliveries))
-        .routes(routes!(read::requeue))
+        .routes(routes!(clusters::list_clusters))
+        .routes(routes!(clusters::cluster_reports))
+        .routes(routes!(clusters::delete_cluster))
+        .routes(routes!(clusters::stats))
+        .routes(routes!(deliveries::deliveries))
+        .routes(routes!(deliveries::requeue))
 }
 
 fn metrics_routes() -> OpenApiRouter<AppState> {
@@ -252,28 +136,6 @@ pub fn openapi() -> OpenApi {
         );
     }
     document
-}
-
-/// True when the request carries `Authorization: Bearer <secret>`.
-fn bearer_matches(headers: &HeaderMap, secret: &Secret) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .is_some_and(|token| secret.matches(token.trim()))
-}
-
-async fn require_admin_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match &state.0.admin_token {
-        Some(secret) if !bearer_matches(request.headers(), secret) => {
-            ApiError::Unauthorized.into_response()
-        }
-        _ => next.run(request).await,
-    }
 }
 
 fn overloaded() -> Response {

@@ -12,10 +12,11 @@ use url::Url;
 use super::bigquery::{BigQuery, BigQueryConfig};
 use super::file::{JsonLines, JsonlConfig, StdoutConfig};
 use super::http_forward::{HttpConfig, HttpForward};
+use super::kind::SinkKind;
 use super::segment::{Segment, SegmentConfig};
-use super::sink::{Sink, SinkKind};
+use super::sink::Sink;
 use super::woopra::{Woopra, WoopraConfig};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A configured sink: its name, type and the sink itself.
 #[derive(Clone)]

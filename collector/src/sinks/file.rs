@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::sink::{ItemOutcome, RequestStats, Sent, Sink};
+use crate::error::{Error, Result};
 use crate::store::OutboxItem;
-use crate::{Error, Result};
 
 /// `[[sink]] type = "stdout"`.
 #[derive(Debug, Clone, Deserialize)]

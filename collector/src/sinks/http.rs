@@ -7,7 +7,7 @@ use common::wire::{self, Verdict};
 use url::Url;
 
 use super::sink::{ItemOutcome, Replied, Reply, RequestStats};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Most characters of an error answer's body kept in a delivery's last error.
 const ERROR_BODY_CHARS: usize = 300;

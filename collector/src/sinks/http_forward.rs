@@ -12,8 +12,8 @@ use url::Url;
 use super::http::{client, exchange};
 use super::sink::{ItemOutcome, Sent, Sink};
 use super::table::{duration, secret};
+use crate::error::{Error, Result};
 use crate::store::OutboxItem;
-use crate::{Error, Result};
 
 /// `[[sink]] type = "http"`.
 #[derive(Debug, Clone, Deserialize)]

@@ -6,6 +6,7 @@ mod config;
 mod file;
 mod http;
 mod http_forward;
+pub mod kind;
 mod segment;
 mod sink;
 mod summary;
@@ -13,5 +14,6 @@ mod table;
 mod woopra;
 
 pub use config::{Configured, SinkConfig, load, parse, parse_file};
-pub use sink::{ItemOutcome, Replied, Reply, RequestLimits, RequestStats, Sent, Sink, SinkKind};
+pub use kind::SinkKind;
+pub use sink::{ItemOutcome, Replied, Reply, RequestLimits, RequestStats, Sent, Sink};
 pub use summary::{analytics_id, summary};

@@ -15,7 +15,7 @@ use super::http::{client, exchange, reachable};
 use super::sink::{ItemOutcome, RequestLimits, Sent, Sink};
 use super::summary::{analytics_id, summary};
 use super::table::{duration, secret};
-use crate::Result;
+use crate::error::Result;
 use crate::store::OutboxItem;
 
 /// Largest batch request sent (Segment's limit is 500 KB; the official clients cap at 500,000
@@ -103,7 +103,7 @@ impl Segment {
         let url = config
             .endpoint
             .join("v1/batch")
-            .map_err(|source| crate::Error::sink(&config.name, source))?;
+            .map_err(|source| crate::error::Error::sink(&config.name, source))?;
         let http = client(
             &config.name,
             config.timeout.unwrap_or(Duration::from_secs(30)),

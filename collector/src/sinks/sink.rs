@@ -5,49 +5,8 @@ use std::future::Future;
 use std::ops::Range;
 use std::time::Duration;
 
-use crate::Result;
+use crate::error::Result;
 use crate::store::OutboxItem;
-
-/// The types of sink, as `[[sink]] type = "..."` names them (and metrics label them).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    strum::EnumString,
-    strum::IntoStaticStr,
-    strum::VariantArray,
-)]
-#[strum(serialize_all = "lowercase")]
-pub enum SinkKind {
-    /// Segment's batch API.
-    Segment,
-    /// Woopra's custom-event tracking API.
-    Woopra,
-    /// A BigQuery table (streaming inserts).
-    BigQuery,
-    /// One JSON line per report on standard output.
-    Stdout,
-    /// One JSON line per report appended to a file.
-    Jsonl,
-    /// Another collector's `/api/v1`.
-    Http,
-}
-
-impl SinkKind {
-    /// The type's name in the configuration, the store and metrics labels.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl std::fmt::Display for SinkKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What became of one delivery in one `send`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,22 +181,6 @@ mod tests {
             items: 1,
             duration: Duration::ZERO,
         }
-    }
-
-    #[test]
-    fn kinds_keep_their_configured_names() {
-        let names: Vec<&str> = <SinkKind as strum::VariantArray>::VARIANTS
-            .iter()
-            .map(|kind| kind.as_str())
-            .collect();
-        assert_eq!(
-            names,
-            ["segment", "woopra", "bigquery", "stdout", "jsonl", "http"]
-        );
-        for kind in <SinkKind as strum::VariantArray>::VARIANTS {
-            assert_eq!(kind.as_str().parse::<SinkKind>(), Ok(*kind));
-        }
-        assert!("kafka".parse::<SinkKind>().is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::secret::Credential;
 use serde::Deserialize;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Resolves sink `sink`'s secret from `<key>_env` or `<key>_file`: exactly one must be given,
 /// and it must hold a non-empty value. Errors name the sink and the key.

@@ -14,8 +14,8 @@ use super::http::{client, exchange, reachable};
 use super::sink::{Replied, Sent, Sink};
 use super::summary::{analytics_id, summary};
 use super::table::duration;
+use crate::error::{Error, Result};
 use crate::store::OutboxItem;
-use crate::{Error, Result};
 
 /// `[[sink]] type = "woopra"`.
 #[derive(Debug, Clone, Deserialize)]

@@ -2,10 +2,62 @@
 //! the report, read in order by that sink's delivery worker, deleted once the sink confirmed or
 //! set `dead` with the reason.
 
+use std::fmt;
+use std::str::FromStr;
+
 use common::report::Report;
 use common::time::TimeSource;
 use rusqlite::{Connection, Transaction, params};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 use uuid::Uuid;
+
+use super::sql::{parsed, report_body, report_id};
+use crate::sinks::kind::SinkKind;
+
+/// Where a delivery stands. Delivered ones are deleted, so these are the only two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting for its sink (possibly after failed attempts).
+    Pending,
+    /// Failed for good, or not delivered within `--max-delivery-age`; kept until re-queued.
+    Dead,
+}
+
+impl DeliveryState {
+    /// The state as the store and the read API write it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Where a page of the delivery listing ends: the last (sink, report) listed; written
+/// `sink:seq` in the read API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCursor {
+    /// The sink of the last delivery listed.
+    pub sink: String,
+    /// Its report's insertion order.
+    pub seq: i64,
+}
+
+impl fmt::Display for DeliveryCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.sink, self.seq)
+    }
+}
+
+impl FromStr for DeliveryCursor {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (sink, seq) = text.rsplit_once(':').ok_or(())?;
+        Ok(DeliveryCursor {
+            sink: sink.to_string(),
+            seq: seq.parse().map_err(|_| ())?,
+        })
+    }
+}
 
 /// A sink the outbox keeps deliveries for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +65,7 @@ pub struct SinkRegistration {
     /// Unique name from the configuration.
     pub name: String,
     /// Its type.
-    pub kind: crate::sinks::SinkKind,
+    pub kind: SinkKind,
 }
 
 /// One pending delivery, with the report it carries.
@@ -78,8 +130,8 @@ pub struct DeliveryRow {
     pub report_id: String,
     /// Cluster id.
     pub cluster_id: String,
-    /// `pending` or `dead`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeliveryState,
     /// Attempts so far.
     pub attempts: i64,
     /// When it was queued, unix seconds.
@@ -262,30 +314,18 @@ pub fn pending(
          ORDER BY d.report_seq LIMIT ?3",
     )?;
     let rows = statement.query_map(params![sink, now, limit as i64], |row| {
-        let body: String = row.get(8)?;
+        let seq: i64 = row.get(0)?;
         let report_time: i64 = row.get(5)?;
-        let mut report: Report = serde_json::from_str(&body).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(e))
-        })?;
-        report.timestamp = report_time.to_string();
-        let id: Vec<u8> = row.get(3)?;
-        let source: String = row.get(6)?;
         Ok(OutboxItem {
-            seq: row.get(0)?,
+            seq,
             attempts: row.get(1)?,
             queued_at: row.get(2)?,
-            id: Uuid::from_slice(&id).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Blob,
-                    Box::new(e),
-                )
-            })?,
+            id: report_id(row, 3, seq)?,
             cluster_id: row.get(4)?,
             report_time,
-            time_source: TimeSource::parse(&source).unwrap_or(TimeSource::Received),
+            time_source: parsed::<TimeSource>(row, 6, "time_source", seq)?,
             received_at: row.get(7)?,
-            report,
+            report: report_body(row, 8, seq, report_time)?,
         })
     })?;
     rows.collect()
@@ -313,12 +353,12 @@ pub fn stats(conn: &Connection, sink: &str) -> rusqlite::Result<OutboxStats> {
 /// Deliveries in (sink, report) order after the `after` cursor, filtered by state and sink.
 pub fn list(
     conn: &Connection,
-    state: Option<&str>,
+    state: Option<DeliveryState>,
     sink: Option<&str>,
-    after: Option<(String, i64)>,
+    after: Option<DeliveryCursor>,
     limit: usize,
 ) -> rusqlite::Result<Vec<DeliveryRow>> {
-    let (after_sink, after_seq) = after.unwrap_or_default();
+    let (after_sink, after_seq) = after.map_or((String::new(), 0), |c| (c.sink, c.seq));
     let mut statement = conn.prepare_cached(
         "SELECT d.sink, d.report_seq, r.id, r.cluster_id, d.state, d.attempts, d.created_at, \
                 d.next_attempt_at, d.last_error \
@@ -328,17 +368,21 @@ pub fn list(
          ORDER BY d.sink, d.report_seq LIMIT ?5",
     )?;
     let rows = statement.query_map(
-        params![state, sink, after_sink, after_seq, limit as i64],
+        params![
+            state.map(DeliveryState::as_str),
+            sink,
+            after_sink,
+            after_seq,
+            limit as i64
+        ],
         |row| {
-            let id: Vec<u8> = row.get(2)?;
+            let seq: i64 = row.get(1)?;
             Ok(DeliveryRow {
                 sink: row.get(0)?,
-                report_seq: row.get(1)?,
-                report_id: Uuid::from_slice(&id)
-                    .map(|u| u.to_string())
-                    .unwrap_or_default(),
+                report_seq: seq,
+                report_id: report_id(row, 2, seq)?.to_string(),
                 cluster_id: row.get(3)?,
-                state: row.get(4)?,
+                state: parsed(row, 4, "state", seq)?,
                 attempts: row.get(5)?,
                 queued_at: row.get(6)?,
                 next_attempt_at: row.get(7)?,
@@ -347,4 +391,30 @@ pub fn list(
         },
     )?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::words::Words;
+
+    #[test]
+    fn states_keep_their_stored_names() {
+        assert_eq!(DeliveryState::words(), ["pending", "dead"]);
+        assert!(DeliveryState::parse_back());
+        assert!("Pending".parse::<DeliveryState>().is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = DeliveryCursor {
+            sink: "eu:warehouse".into(),
+            seq: 42,
+        };
+        assert_eq!(cursor.to_string(), "eu:warehouse:42");
+        assert_eq!("eu:warehouse:42".parse::<DeliveryCursor>(), Ok(cursor));
+        for bad in ["", "segment", "segment:", "segment:x"] {
+            assert!(bad.parse::<DeliveryCursor>().is_err(), "{bad}");
+        }
+    }
 }

@@ -1,10 +1,14 @@
 //! Read queries behind the admin read API: clusters, a cluster's reports, fleet statistics.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
-use common::report::Report;
+use common::report::{NodeFact, Report};
 use common::time::TimeSource;
 use rusqlite::{Connection, OptionalExtension, params};
+
+use super::records::NODE_FACT_COLUMNS;
+use super::sql::{parsed, report_body, report_id};
 
 /// One cluster as the read API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +45,7 @@ pub struct StoredReport {
 }
 
 /// Fleet statistics from the latest report of each cluster seen in a window.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Clusters seen.
     pub clusters: i64,
@@ -50,18 +53,15 @@ pub struct Stats {
     pub nodes: i64,
     /// Clusters by `masterVersion`.
     pub master_versions: BTreeMap<String, i64>,
-    /// Nodes by `operatingSystem`.
-    pub operating_systems: BTreeMap<String, i64>,
-    /// Nodes by `osImage`.
-    pub os_images: BTreeMap<String, i64>,
-    /// Nodes by `architecture`.
-    pub architectures: BTreeMap<String, i64>,
-    /// Nodes by `containerRuntimeVersion`.
-    pub container_runtimes: BTreeMap<String, i64>,
-    /// Nodes by `kubeletVersion`.
-    pub kubelet_versions: BTreeMap<String, i64>,
-    /// Nodes by `cloudProvider`.
-    pub cloud_providers: BTreeMap<String, i64>,
+    /// Nodes by the value of each of [`NodeFact::COUNTED`].
+    pub node_facts: BTreeMap<NodeFact, BTreeMap<String, i64>>,
+}
+
+impl Stats {
+    /// Nodes by the values of `fact` (empty for a fact that is not counted).
+    pub fn nodes_by(&self, fact: NodeFact) -> BTreeMap<String, i64> {
+        self.node_facts.get(&fact).cloned().unwrap_or_default()
+    }
 }
 
 /// What a missing value is counted as in statistics.
@@ -115,37 +115,32 @@ pub fn cluster_reports(
     let rows = statement.query_map(
         params![cluster_id, before.unwrap_or(i64::MAX), limit as i64],
         |row| {
-            let body: String = row.get(5)?;
+            let seq: i64 = row.get(0)?;
             let report_time: i64 = row.get(2)?;
-            let source: String = row.get(3)?;
-            let mut report: Report = serde_json::from_str(&body).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    5,
-                    rusqlite::types::Type::Text,
-                    Box::new(e),
-                )
-            })?;
-            report.timestamp = report_time.to_string();
             Ok(StoredReport {
-                seq: row.get(0)?,
-                id: uuid::Uuid::from_slice(&row.get::<_, Vec<u8>>(1)?)
-                    .map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            1,
-                            rusqlite::types::Type::Blob,
-                            Box::new(e),
-                        )
-                    })?
-                    .to_string(),
+                seq,
+                id: report_id(row, 1, seq)?.to_string(),
                 report_time,
-                time_source: TimeSource::parse(&source).unwrap_or(TimeSource::Received),
+                time_source: parsed(row, 3, "time_source", seq)?,
                 received_at: row.get(4)?,
-                report,
+                report: report_body(row, 5, seq, report_time)?,
             })
         },
     )?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map(Some)
 }
+
+/// Nodes of the latest reports of clusters seen since `?1`, by every counted fact.
+static NODE_STATS: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<String> = NODE_FACT_COLUMNS.iter().map(|c| format!("n.{c}")).collect();
+    let groups: Vec<String> = (1..=columns.len()).map(|i| i.to_string()).collect();
+    format!(
+        "SELECT {}, sum(n.nodes) FROM clusters c JOIN report_nodes n ON n.report_seq = c.latest_seq \
+         WHERE c.last_seen >= ?1 GROUP BY {}",
+        columns.join(", "),
+        groups.join(", ")
+    )
+});
 
 /// Statistics over the clusters last seen at or after `since` (unix seconds).
 pub fn stats(conn: &Connection, since: i64) -> rusqlite::Result<Stats> {
@@ -162,37 +157,24 @@ pub fn stats(conn: &Connection, since: i64) -> rusqlite::Result<Stats> {
         stats.clusters += clusters;
         *stats.master_versions.entry(label(version)).or_default() += clusters;
     }
-    let mut nodes = conn.prepare_cached(
-        "SELECT n.operating_system, n.os_image, n.architecture, n.container_runtime, \
-                n.kubelet_version, n.cloud_provider, sum(n.nodes) \
-         FROM clusters c JOIN report_nodes n ON n.report_seq = c.latest_seq \
-         WHERE c.last_seen >= ?1 GROUP BY 1, 2, 3, 4, 5, 6",
-    )?;
+    let mut nodes = conn.prepare_cached(&NODE_STATS)?;
     let rows = nodes.query_map([since], |row| {
-        Ok((
-            [
-                row.get::<_, Option<String>>(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-            ],
-            row.get::<_, i64>(6)?,
-        ))
+        let mut values: [Option<String>; NodeFact::COUNTED.len()] = Default::default();
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = row.get(i)?;
+        }
+        Ok((values, row.get::<_, i64>(NodeFact::COUNTED.len())?))
     })?;
     for row in rows {
-        let ([os, image, arch, runtime, kubelet, cloud], count) = row?;
+        let (values, count) = row?;
         stats.nodes += count;
-        for (map, value) in [
-            (&mut stats.operating_systems, os),
-            (&mut stats.os_images, image),
-            (&mut stats.architectures, arch),
-            (&mut stats.container_runtimes, runtime),
-            (&mut stats.kubelet_versions, kubelet),
-            (&mut stats.cloud_providers, cloud),
-        ] {
-            *map.entry(label(value)).or_default() += count;
+        for (fact, value) in NodeFact::COUNTED.into_iter().zip(values) {
+            *stats
+                .node_facts
+                .entry(fact)
+                .or_default()
+                .entry(label(value))
+                .or_default() += count;
         }
     }
     Ok(stats)

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Migrations, oldest first; migration `i` brings the schema to version `i + 1`. Append only:
 /// never edit one that has shipped.
@@ -112,7 +112,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let failed = |advice: String, source: Option<rusqlite::Error>| Error::StoreOpen {
         path: path.to_owned(),
         advice,
-        source: source.map(|e| Box::new(e) as crate::BoxError),
+        source: source.map(|e| Box::new(e) as crate::error::BoxError),
     };
     let current: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))

@@ -1,17 +1,17 @@
 //! The single writer thread: drains queued commands and commits consecutive inserts together.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use common::time::unix_now;
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
-use super::{
-    Command, InsertOutcome, MAX_GROUP, NewReport, OutboxUpdate, Shared, SinkRegistration, outbox,
-};
-use crate::{Error, Result, SharedError};
+use super::command::{Command, MAX_GROUP, Reply, Shared};
+use super::outbox::{self, OutboxUpdate, SinkRegistration};
+use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
+use crate::error::{Error, Result, SharedError};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
 pub(super) fn run(
@@ -50,11 +50,20 @@ pub(super) fn run(
     checkpoint(&conn);
 }
 
-type PendingInsert = (
-    Box<NewReport>,
-    tokio::sync::oneshot::Sender<Result<InsertOutcome>>,
-);
-type PendingUpdate = (Box<OutboxUpdate>, tokio::sync::oneshot::Sender<Result<()>>);
+/// Inserts one node group: the report's seq, each counted fact, the node count.
+static INSERT_NODE_GROUP: LazyLock<String> = LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=NODE_FACT_COLUMNS.len() + 2)
+        .map(|i| format!("?{i}"))
+        .collect();
+    format!(
+        "INSERT INTO report_nodes (report_seq, {}, nodes) VALUES ({})",
+        NODE_FACT_COLUMNS.join(", "),
+        placeholders.join(", ")
+    )
+});
+
+type PendingInsert = (Box<NewReport>, Reply<InsertOutcome>);
+type PendingUpdate = (Box<OutboxUpdate>, Reply<()>);
 
 /// What the writer commits in one transaction: the inserts and the delivery workers' outbox
 /// updates that queued up while the previous transaction committed. Sharing the transaction
@@ -158,11 +167,7 @@ fn insert_all<'a>(
                  THEN excluded.latest_node_count ELSE latest_node_count END, \
                latest_report_time = max(latest_report_time, excluded.latest_report_time)",
         )?;
-        let mut insert_nodes = tx.prepare_cached(
-            "INSERT INTO report_nodes (report_seq, operating_system, os_image, architecture, \
-             container_runtime, kubelet_version, cloud_provider, nodes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
+        let mut insert_nodes = tx.prepare_cached(&INSERT_NODE_GROUP)?;
         for report in reports {
             let id = report.id.as_bytes().as_slice();
             let inserted = insert.execute(params![
@@ -196,16 +201,10 @@ fn insert_all<'a>(
                 report.node_count,
             ])?;
             for group in &report.node_groups {
-                insert_nodes.execute(params![
-                    seq,
-                    group.operating_system,
-                    group.os_image,
-                    group.architecture,
-                    group.container_runtime,
-                    group.kubelet_version,
-                    group.cloud_provider,
-                    group.nodes,
-                ])?;
+                let mut values: Vec<&dyn ToSql> = vec![&seq];
+                values.extend(group.facts.iter().map(|fact| fact as &dyn ToSql));
+                values.push(&group.nodes);
+                insert_nodes.execute(values.as_slice())?;
             }
             outbox::enqueue(tx, seq, sinks, report.received_at)?;
             outcomes.push(InsertOutcome::Stored);

@@ -22,8 +22,8 @@ use serde_json::Value;
 
 use super::sink::{ItemOutcome, Replied, Reply, RequestLimits, RequestStats, Sent, Sink};
 use super::table::duration;
+use crate::error::{Error, Result};
 use crate::store::OutboxItem;
-use crate::{Error, Result};
 
 pub use encode::row;
 pub use schema::schema;

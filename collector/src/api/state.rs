@@ -1,0 +1,143 @@
+//! What every handler shares: the store, metrics, sinks, rate limiter, settings and tokens.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::ClusterIdRule;
+
+use crate::config::{Config, Secret};
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::ratelimit::ClusterRateLimiter;
+use crate::sinks::Configured;
+use crate::store::Store;
+
+/// Settings the handlers need, taken from the flags.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Which cluster ids are valid.
+    pub cluster_id_rule: ClusterIdRule,
+    /// Largest body on the wire.
+    pub max_body_size: usize,
+    /// Largest body after decompression.
+    pub max_decompressed_size: usize,
+    /// Time allowed for one ingest request.
+    pub request_timeout: Duration,
+    /// Ingest requests handled at once.
+    pub max_concurrent_requests: usize,
+    /// Retention period (the largest useful statistics window).
+    pub retention: Duration,
+}
+
+struct Inner {
+    store: Store,
+    metrics: Arc<Metrics>,
+    sinks: Vec<Configured>,
+    limiter: Option<Arc<ClusterRateLimiter>>,
+    settings: ApiSettings,
+    ingest_token: Option<Secret>,
+    admin_token: Option<Secret>,
+    shutting_down: AtomicBool,
+}
+
+/// State shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Builds the state from the flags (reading token files) around an open store and the
+    /// configured sinks.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Arc<Metrics>,
+        sinks: Vec<Configured>,
+    ) -> Result<Self> {
+        let read_secret =
+            |path: &Option<std::path::PathBuf>| path.as_deref().map(Secret::from_file).transpose();
+        let limiter = std::num::NonZeroU32::new(config.rate_limit_per_hour).map(|per_hour| {
+            Arc::new(ClusterRateLimiter::new(
+                per_hour,
+                config.rate_limit_burst,
+                config.rate_limit_tracked_clusters,
+            ))
+        });
+        let settings = ApiSettings {
+            cluster_id_rule: if config.relaxed_cluster_ids {
+                ClusterIdRule::Relaxed
+            } else {
+                ClusterIdRule::Uuid
+            },
+            max_body_size: usize::try_from(config.max_body_size).unwrap_or(usize::MAX),
+            max_decompressed_size: usize::try_from(config.max_decompressed_size)
+                .unwrap_or(usize::MAX),
+            request_timeout: config.request_timeout,
+            max_concurrent_requests: config.max_concurrent_requests.get(),
+            retention: config.retention,
+        };
+        Ok(AppState(Arc::new(Inner {
+            store,
+            metrics,
+            sinks,
+            limiter,
+            settings,
+            ingest_token: read_secret(&config.ingest_token_file)?,
+            admin_token: read_secret(&config.admin_token_file)?,
+            shutting_down: AtomicBool::new(false),
+        })))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// The metrics, shared.
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
+    }
+
+    /// The configured sinks.
+    pub fn sinks(&self) -> &[Configured] {
+        &self.0.sinks
+    }
+
+    /// The per-cluster rate limiter, unless rate limiting is off.
+    pub fn limiter(&self) -> Option<&ClusterRateLimiter> {
+        self.0.limiter.as_deref()
+    }
+
+    /// The rate limiter, shared (for its housekeeping).
+    pub fn limiter_handle(&self) -> Option<Arc<ClusterRateLimiter>> {
+        self.0.limiter.clone()
+    }
+
+    pub(super) fn settings(&self) -> &ApiSettings {
+        &self.0.settings
+    }
+
+    /// The token senders must present, when one is configured.
+    pub(super) fn ingest_token(&self) -> Option<&Secret> {
+        self.0.ingest_token.as_ref()
+    }
+
+    /// The token of the admin API, when one is configured.
+    pub(super) fn admin_token(&self) -> Option<&Secret> {
+        self.0.admin_token.as_ref()
+    }
+
+    /// Makes `/readyz` fail from now on.
+    pub fn begin_shutdown(&self) {
+        self.0.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub(super) fn is_shutting_down(&self) -> bool {
+        self.0.shutting_down.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,296 @@
+//! The store's handle: writes go to the writer thread as commands and return once committed;
+//! reads run on read-only connections off the async threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+use super::checkpoint::{self, Checkpointer};
+use super::command::{Command, QUEUE_DEPTH, Reply, Shared};
+use super::connection::{self, ReadConnection, open_error};
+use super::outbox::SinkRegistration;
+use super::outbox::{
+    self, DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats, OutboxUpdate,
+};
+use super::read::{self, ClusterSummary, Stats, StoredReport};
+use super::records::{InsertOutcome, NewReport};
+use super::{schema, writer};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "collector.sqlite3";
+
+/// Settings of [`Store::open`].
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// Largest database size in bytes; writes past it fail as if the disk were full.
+    pub max_size: Option<u64>,
+    /// Sinks every stored report is queued for.
+    pub sinks: Vec<SinkRegistration>,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    commands: mpsc::Sender<Command>,
+    reader: ReadConnection,
+    shared: Arc<Shared>,
+    db_path: PathBuf,
+    writer: Arc<Mutex<Option<JoinHandle<()>>>>,
+    checkpointer: Arc<Mutex<Option<Checkpointer>>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, migrates it and checks it is writable.
+    pub fn open(dir: &Path, options: StoreOptions, metrics: Arc<Metrics>) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let db_path = dir.join(DB_FILE);
+        let open_error = |e| open_error(&db_path, e);
+        let mut conn = connection::open_writer(&db_path, options.max_size)?;
+        schema::migrate(&mut conn, &db_path)?;
+        // Prove now that the store takes writes, rather than at the first report.
+        writer::probe(&mut conn).map_err(open_error)?;
+        writer::register_sinks(&mut conn, &options.sinks).map_err(open_error)?;
+        for (sink, waiting) in outbox::unconfigured(&conn, &options.sinks).map_err(open_error)? {
+            tracing::warn!(
+                sink,
+                deliveries = waiting,
+                "a sink that is no longer configured still has deliveries in the outbox; they \
+                 are kept, and delivered if the sink is configured again"
+            );
+        }
+        let reader = ReadConnection::open(&db_path).map_err(open_error)?;
+
+        let shared = Arc::new(Shared {
+            available: AtomicBool::new(true),
+            last_error: Mutex::new(None),
+            metrics,
+            sinks: options.sinks.iter().map(|sink| sink.name.clone()).collect(),
+            stored: tokio::sync::Notify::new(),
+            queued: AtomicU64::new(0),
+        });
+        shared.metrics.store_available.set(1);
+        // Counted once here; the writer keeps the gauge current as it stores and deletes.
+        shared
+            .metrics
+            .store_reports
+            .set(read::report_count(&conn).map_err(open_error)?);
+        let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(conn, receiver, writer_shared))
+            .map_err(|e| Error::StoreOpen {
+                path: db_path.clone(),
+                advice: "cannot start the writer thread".into(),
+                source: Some(Box::new(e)),
+            })?;
+        let checkpointer = checkpoint::spawn(&db_path).map_err(open_error)?;
+        let store = Store {
+            commands,
+            reader,
+            shared,
+            db_path,
+            writer: Arc::new(Mutex::new(Some(writer))),
+            checkpointer: Arc::new(Mutex::new(Some(checkpointer))),
+        };
+        store.refresh_size_gauge();
+        Ok(store)
+    }
+
+    /// Stores one report; returns once it is durably committed (or known to be stored).
+    pub async fn insert(&self, report: NewReport) -> Result<InsertOutcome> {
+        self.ask(|reply| Command::Insert(Box::new(report), reply))
+            .await
+    }
+
+    /// Erases every report of a cluster (its opt-out); returns how many were deleted.
+    pub async fn delete_cluster(&self, cluster_id: &str) -> Result<u64> {
+        self.ask(|reply| Command::DeleteCluster(cluster_id.to_owned(), reply))
+            .await
+    }
+
+    /// Deletes up to `limit` reports received before `received_before` (unix seconds).
+    pub async fn prune(&self, received_before: i64, limit: usize) -> Result<u64> {
+        self.ask(|reply| Command::Prune {
+            received_before,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Tries a small write; marks the store available again when it succeeds.
+    pub async fn probe(&self) -> Result<()> {
+        self.ask(Command::Probe).await
+    }
+
+    /// Records what a sink's worker learned about its deliveries.
+    pub async fn update_outbox(&self, update: OutboxUpdate) -> Result<()> {
+        self.ask(|reply| Command::Outbox(Box::new(update), reply))
+            .await
+    }
+
+    /// Re-queues `sink`'s dead deliveries (`dead_only`), or every report received since `since`
+    /// (a backfill); returns how many deliveries are pending again.
+    pub async fn requeue(&self, sink: &str, dead_only: bool, since: i64) -> Result<u64> {
+        self.ask(|reply| Command::Requeue {
+            sink: sink.to_owned(),
+            dead_only,
+            since,
+            reply,
+        })
+        .await
+    }
+
+    /// Sends the writer a command and waits for its answer.
+    async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// How many reports were stored and deliveries re-queued since the store was opened.
+    pub fn queued_total(&self) -> u64 {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`Store::queued_total`] reaches `total`, or `timeout` passes.
+    pub async fn wait_for_reports(&self, total: u64, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.shared.stored.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so a commit in between still wakes us.
+                notified.as_mut().enable();
+                if self.queued_total() >= total {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+    }
+
+    /// A read connection of its own, for one sink's delivery worker.
+    pub fn outbox_reader(&self) -> Result<OutboxReader> {
+        Ok(OutboxReader(ReadConnection::open(&self.db_path)?))
+    }
+
+    /// Deliveries for the read API, in (sink, report) order after `after`.
+    pub async fn deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        sink: Option<String>,
+        after: Option<DeliveryCursor>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>> {
+        self.reader
+            .run(move |conn| outbox::list(conn, state, sink.as_deref(), after, limit))
+            .await
+    }
+
+    /// True while writes succeed.
+    pub fn is_available(&self) -> bool {
+        self.shared.available.load(Ordering::SeqCst)
+    }
+
+    /// The last write error, while the store is unavailable.
+    pub fn last_error(&self) -> Option<String> {
+        if self.is_available() {
+            None
+        } else {
+            self.shared.last_error.lock().clone()
+        }
+    }
+
+    /// Clusters in id order, after the `after` cursor.
+    pub async fn clusters(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ClusterSummary>> {
+        self.reader
+            .run(move |conn| read::clusters(conn, after.as_deref(), limit))
+            .await
+    }
+
+    /// A cluster's reports, newest first, before the `before` cursor; `None` for an unknown
+    /// cluster.
+    pub async fn cluster_reports(
+        &self,
+        cluster_id: String,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredReport>>> {
+        self.reader
+            .run(move |conn| read::cluster_reports(conn, &cluster_id, before, limit))
+            .await
+    }
+
+    /// Fleet statistics over the clusters last seen at or after `since` (unix seconds).
+    pub async fn stats(&self, since: i64) -> Result<Stats> {
+        self.reader.run(move |conn| read::stats(conn, since)).await
+    }
+
+    /// Updates the store-size gauge (the report count is kept current by the writer).
+    pub fn refresh_size_gauge(&self) {
+        let size: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut path = self.db_path.clone().into_os_string();
+                path.push(suffix);
+                std::fs::metadata(path).ok().map(|m| m.len())
+            })
+            .sum();
+        self.shared.metrics.store_size.set(size as i64);
+    }
+
+    /// Finishes queued work, stops the writer and checkpointer threads and waits for them.
+    pub async fn close(&self) {
+        let checkpointer = self.checkpointer.lock().take();
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.stop().await;
+        }
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        let handle = self.writer.lock().take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+/// A sink worker's own read connection to the outbox.
+#[derive(Clone)]
+pub struct OutboxReader(ReadConnection);
+
+impl OutboxReader {
+    /// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first.
+    pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        let sink = sink.to_owned();
+        self.0
+            .run(move |conn| outbox::pending(conn, &sink, now, limit))
+            .await
+    }
+
+    /// Counts of `sink`'s outbox.
+    pub async fn stats(&self, sink: &str) -> Result<OutboxStats> {
+        let sink = sink.to_owned();
+        self.0.run(move |conn| outbox::stats(conn, &sink)).await
+    }
+}

@@ -1,0 +1,233 @@
+//! The report as it travels on the wire: Spartakus v1 fields plus optional, integer-only sections.
+//!
+//! Field names and types match Spartakus v1 (`pkg/report/record.go`) exactly, so a Spartakus
+//! report decodes here and a report of ours decodes in a Spartakus collector (which ignores the
+//! sections it does not know). Integers are `i64` on purpose: a negative number decodes and is then
+//! reported by validation with its field path, instead of failing the whole decode.
+
+mod facts;
+mod kinds;
+mod skipped;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use facts::NodeFact;
+pub use kinds::ObjectKind;
+pub use skipped::{Section, SkipReason};
+
+/// Schema version our volunteer writes into `version`.
+pub const SCHEMA_VERSION: &str = "v1.1.0";
+
+/// Upper bounds (inclusive) of the objects-per-namespace histogram buckets.
+///
+/// A namespace holding `n` objects of a kind is counted in the first bucket whose bound is `>= n`;
+/// one more bucket after the last bound counts everything larger. The bounds are part of the
+/// format: changing them needs a new schema version.
+pub const OBJECTS_PER_NAMESPACE_BOUNDS: [u64; 18] = [
+    0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536,
+];
+
+/// Number of buckets in a per-namespace histogram: one per bound plus the overflow bucket.
+pub const OBJECTS_PER_NAMESPACE_BUCKETS: usize = OBJECTS_PER_NAMESPACE_BOUNDS.len() + 1;
+
+/// One report from one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Schema version of the report, e.g. `v1.0.0` (Spartakus) or `v1.1.0`.
+    #[serde(default)]
+    pub version: String,
+    /// Unix seconds when the report was made, as a decimal string. Spartakus volunteers send an
+    /// empty string; the collector replaces a missing or implausible value with its receive time.
+    #[serde(default)]
+    pub timestamp: String,
+    /// Stable identifier of the cluster: a UUID (or, with a relaxed collector, 1-128 characters
+    /// of `[A-Za-z0-9._-]`).
+    #[serde(rename = "clusterID", default)]
+    pub cluster_id: String,
+    /// Version of the Kubernetes API server, e.g. `v1.31.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_version: Option<String>,
+    /// One entry per node.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub nodes: Vec<Node>,
+    /// Operator-chosen key/value pairs.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub extensions: Vec<Extension>,
+    /// Number of namespaces in the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<i64>,
+    /// Object statistics per kind.
+    #[serde(default, skip_serializing_if = "Objects::is_empty")]
+    pub objects: Objects,
+    /// Sections the volunteer could not read, so a missing number is never mistaken for zero.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub skipped: Vec<Skipped>,
+}
+
+/// Facts about one node. Every field but `id` is optional, as in Spartakus.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    /// Keyed hash identifying the node within its cluster (32 lowercase hex characters).
+    #[serde(default)]
+    pub id: String,
+    /// `linux`, `windows`, ... or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_system: Option<String>,
+    /// Distribution and version, e.g. `ubuntu 22.04`, or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_image: Option<String>,
+    /// Kernel version with a known flavour, e.g. `5.15.0-azure`, or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_version: Option<String>,
+    /// `amd64`, `arm64`, ... or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// Runtime name and version, e.g. `containerd://1.7.11`, or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime_version: Option<String>,
+    /// Kubelet version, e.g. `v1.31.2`, or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_version: Option<String>,
+    /// Public cloud provider name from the allow-list, or `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_provider: Option<String>,
+    /// Capacity per resource, e.g. `cpu` = `4`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub capacity: Vec<Resource>,
+}
+
+/// One capacity entry of a node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Resource {
+    /// Resource name, e.g. `cpu`, `memory`, `nvidia.com/gpu`.
+    #[serde(default)]
+    pub resource: String,
+    /// Kubernetes quantity, e.g. `15437428Ki`.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// One operator-chosen key/value pair.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Extension {
+    /// Kubernetes qualified name, e.g. `example.com/team`.
+    #[serde(default)]
+    pub name: String,
+    /// Up to 1 KiB of printable text.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Statistics per object kind; a kind the volunteer did not count is absent.
+///
+/// The list of kinds is closed: an unknown kind is an unknown field and is dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Objects {
+    /// Pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<ObjectStats>,
+    /// Services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<ObjectStats>,
+    /// Deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployments: Option<ObjectStats>,
+    /// StatefulSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statefulsets: Option<ObjectStats>,
+    /// DaemonSets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemonsets: Option<ObjectStats>,
+    /// Jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<ObjectStats>,
+    /// CronJobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cronjobs: Option<ObjectStats>,
+    /// PersistentVolumeClaims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistentvolumeclaims: Option<ObjectStats>,
+    /// ConfigMaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configmaps: Option<ObjectStats>,
+    /// Secrets (counted only when the operator opts in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<ObjectStats>,
+    /// Ingresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingresses: Option<ObjectStats>,
+}
+
+/// Counts and ages of one kind of object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStats {
+    /// Number of objects of this kind in the counted namespaces.
+    pub total: i64,
+    /// Histogram of objects per namespace: exactly [`OBJECTS_PER_NAMESPACE_BUCKETS`] counts of
+    /// namespaces, bucketed by [`OBJECTS_PER_NAMESPACE_BOUNDS`].
+    pub per_namespace: Vec<i64>,
+    /// Object age percentiles in whole seconds; absent when there are no objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_seconds: Option<AgePercentiles>,
+}
+
+/// Object age percentiles, in whole seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AgePercentiles {
+    /// Median age.
+    pub p50: i64,
+    /// 90th percentile.
+    pub p90: i64,
+    /// 99th percentile.
+    pub p99: i64,
+    /// Oldest object.
+    pub max: i64,
+}
+
+/// A section the volunteer could not read, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Skipped {
+    /// `masterVersion`, `nodes`, `nodeIdKey`, `namespaces` or `objects.<kind>`.
+    #[serde(default)]
+    pub section: String,
+    /// `forbidden`, `unauthorized`, `notFound`, `expired`, `timeout`, `unavailable`, `disabled` or
+    /// `error`.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Go encodes an empty slice without `omitempty` as `null`; treat it as empty.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
