@@ -73,7 +73,7 @@ pub async fn exchange(
         Err(error) => {
             let outcome = match verdict(None, !error.is_connect()) {
                 Verdict::Dead => ItemOutcome::Dead(format!(
-                    "unknown whether {peer} received it ({error}); not retried, since {peer} \
+                    "unknown whether {peer} received the event ({error}); not retried, since {peer} \
                      cannot deduplicate a resend"
                 )),
                 _ => ItemOutcome::Retry(format!("{peer} is unreachable: {error}")),
