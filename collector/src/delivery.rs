@@ -46,11 +46,11 @@ pub async fn start(
         metrics.init_sink(&labels);
         match configured.sink.healthcheck().await {
             Ok(()) => {
-                tracing::info!(sink = %configured.name, r#type = %configured.kind, "sink healthcheck passed");
+                tracing::info!(sink = %configured.name, r#type = configured.kind.as_str(), "sink healthcheck passed");
                 metrics.sink_up.get_or_create(&labels).set(1);
             }
             Err(error) => {
-                tracing::warn!(sink = %configured.name, r#type = %configured.kind, %error, "sink healthcheck failed; deliveries wait and retry");
+                tracing::warn!(sink = %configured.name, r#type = configured.kind.as_str(), %error, "sink healthcheck failed; deliveries wait and retry");
                 metrics.sink_up.get_or_create(&labels).set(0);
             }
         }

@@ -1,5 +1,5 @@
-//! The collector's one error enum: every failure keeps its source, and says in its message what
-//! an operator can do about it.
+//! The collector's one error enum: every failure keeps its source where it has one, and says in
+//! its message what an operator can do about it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,7 +70,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// The sink configuration file cannot be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("configuration: cannot read {}: {source}", path.display())]
     ConfigRead {
         /// The file.
         path: PathBuf,
@@ -81,7 +81,7 @@ pub enum Error {
     #[error("{0}")]
     ConfigSyntax(#[source] toml::de::Error),
     /// A problem found in the sink configuration file.
-    #[error("configuration {}: {source}", path.display())]
+    #[error("configuration: {}: {source}", path.display())]
     ConfigFile {
         /// The file.
         path: PathBuf,

@@ -1,5 +1,6 @@
 //! The report format shared by the volunteer and the collector, with its validation, privacy
-//! sanitizer, anonymisation and ids. No I/O.
+//! sanitizer, anonymisation, ids and the `/api/v1` wire contract. No I/O, but for what the
+//! binaries share behind the non-default `cli` feature.
 
 pub mod admit;
 pub mod anonymize;

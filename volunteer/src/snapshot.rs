@@ -54,7 +54,8 @@ pub struct Snapshot {
 
 fn skip(section: Section, error: &kube::Error) -> Skipped {
     let reason = skip_reason(error);
-    tracing::warn!(section = %section, reason = reason.as_str(), %error, "section skipped");
+    let name = section.to_string();
+    tracing::warn!(section = name.as_str(), reason = reason.as_str(), %error, "section skipped");
     Skipped::new(section, reason)
 }
 

@@ -2,11 +2,12 @@
 //! reports, fleet statistics, and a cluster's erasure.
 
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::{Path, State};
 use common::report::NodeFact;
-use common::time::{rfc3339, unix_now};
+use common::time::rfc3339;
 use common::{Report, canonical_cluster_id};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -254,7 +255,12 @@ pub async fn stats(
             humantime::format_duration(state.settings().retention)
         )));
     }
-    let since = unix_now().saturating_sub(duration.as_secs() as i64).max(0);
+    let since = SystemTime::now()
+        .checked_sub(duration)
+        .unwrap_or(UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
     let stats = state
         .store()
         .stats(since)

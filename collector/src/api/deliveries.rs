@@ -168,9 +168,9 @@ pub async fn requeue(
             query.sink
         )));
     }
-    let dead_only = match query.state.as_deref() {
+    let dead_only = match query.state.as_deref().map(str::parse) {
         None => false,
-        Some("dead") => true,
+        Some(Ok(DeliveryState::Dead)) => true,
         Some(_) => return Err(ApiError::bad_request("state must be dead, or absent")),
     };
     let since = match query.since.as_deref() {

@@ -171,10 +171,15 @@ pub fn parse(text: &str) -> Result<Vec<(String, SinkConfig)>> {
     Ok(configs)
 }
 
+/// A `[[sink]]` table that does not fit its type's keys, said as briefly as TOML says it.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.message())]
+struct TableError(#[source] toml::de::Error);
+
 fn typed<T: serde::de::DeserializeOwned>(name: &str, value: toml::Value) -> Result<T> {
     value
         .try_into()
-        .map_err(|source: toml::de::Error| Error::sink(name, source))
+        .map_err(|source| Error::sink(name, TableError(source)))
 }
 
 fn valid_name(name: &str) -> bool {

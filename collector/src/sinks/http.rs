@@ -20,12 +20,23 @@ pub fn client(sink: &str, timeout: Duration) -> Result<reqwest::Client> {
         .map_err(|source| Error::sink(sink, source))
 }
 
-/// Sends `request` (carrying `items` deliveries in `bytes` of body) to `peer`, and reads the
-/// answer with the sink's retry decision: `verdict(status, connected)` gets the status, or
-/// `None` when there was no answer, with `connected` telling whether the request may have
-/// reached the peer before it failed.
+/// How a sink words the failures of its requests, as each delivery's last error keeps them.
+pub struct Wording {
+    /// The peer answered `status`, which the verdict refused (`Retry` or `Dead`); `body` is the
+    /// start of the answer (empty unless [`Wording::reads_body`]).
+    pub answered: fn(u16, Verdict, &str) -> String,
+    /// No answer came; the verdict says whether the request is tried again.
+    pub no_answer: fn(Verdict, &reqwest::Error) -> String,
+    /// Whether the body of a refused answer is read for [`Wording::answered`].
+    pub reads_body: bool,
+}
+
+/// Sends `request` (carrying `items` deliveries in `bytes` of body) and reads the answer with
+/// the sink's retry decision: `verdict(status, connected)` gets the status, or `None` when there
+/// was no answer, with `connected` telling whether the request may have reached the peer before
+/// it failed. Failures are worded as `wording` says.
 pub async fn exchange(
-    peer: &str,
+    wording: &Wording,
     request: reqwest::RequestBuilder,
     bytes: usize,
     items: usize,
@@ -50,19 +61,13 @@ pub async fn exchange(
             let outcome = match verdict(Some(status), true) {
                 Verdict::Delivered => ItemOutcome::Delivered,
                 refused => {
-                    let text: String = response
-                        .text()
-                        .await
-                        .unwrap_or_default()
-                        .chars()
-                        .take(ERROR_BODY_CHARS)
-                        .collect();
-                    let error = format!("{peer} answered {status}: {text}");
-                    if refused == Verdict::Retry {
-                        ItemOutcome::Retry(error)
+                    let body: String = if wording.reads_body {
+                        let text = response.text().await.unwrap_or_default();
+                        text.chars().take(ERROR_BODY_CHARS).collect()
                     } else {
-                        ItemOutcome::Dead(error)
-                    }
+                        String::new()
+                    };
+                    outcome(refused, (wording.answered)(status, refused, &body))
                 }
             };
             Reply {
@@ -71,20 +76,23 @@ pub async fn exchange(
             }
         }
         Err(error) => {
-            let outcome = match verdict(None, !error.is_connect()) {
-                Verdict::Dead => ItemOutcome::Dead(format!(
-                    "unknown whether {peer} received the event ({error}); not retried, since {peer} \
-                     cannot deduplicate a resend"
-                )),
-                _ => ItemOutcome::Retry(format!("{peer} is unreachable: {error}")),
-            };
+            let refused = verdict(None, !error.is_connect());
             Reply {
-                outcomes: Replied::All(outcome),
+                outcomes: Replied::All(outcome(refused, (wording.no_answer)(refused, &error))),
                 retry_after: None,
             }
         }
     };
     (reply, stats)
+}
+
+/// A failure as the outcome its verdict gives (an answer that was not refused is delivered).
+fn outcome(verdict: Verdict, error: String) -> ItemOutcome {
+    match verdict {
+        Verdict::Delivered => ItemOutcome::Delivered,
+        Verdict::Retry => ItemOutcome::Retry(error),
+        Verdict::Dead => ItemOutcome::Dead(error),
+    }
 }
 
 /// Any HTTP answer from `url` (even an error status) proves the host is reachable.

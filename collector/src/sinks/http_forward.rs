@@ -9,7 +9,7 @@ use common::wire;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{client, exchange};
+use super::http::{Wording, client, exchange};
 use super::sink::{ItemOutcome, Sent, Sink};
 use super::table::{duration, secret};
 use crate::error::{Error, Result};
@@ -31,6 +31,13 @@ pub struct HttpConfig {
     #[serde(default, deserialize_with = "duration")]
     pub timeout: Option<Duration>,
 }
+
+/// How failures read: as the collector answered, or why it could not be reached.
+const WORDING: Wording = Wording {
+    answered: |status, _, body| format!("the collector answered {status}: {body}"),
+    no_answer: |_, error| format!("the collector is unreachable: {error}"),
+    reads_body: true,
+};
 
 /// Forwards reports to another collector.
 pub struct HttpForward {
@@ -115,7 +122,7 @@ impl Sink for HttpForward {
         let mut sent = Sent::all(items.len(), ItemOutcome::Deferred);
         sent.send_in_order((0..items.len()).map(|i| [i]), |[i]| {
             let (request, bytes) = self.request(&items[i]);
-            exchange("the collector", request, bytes, 1, |status, _| {
+            exchange(&WORDING, request, bytes, 1, |status, _| {
                 wire::collector_verdict(status)
             })
         })

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use url::Url;
 
-use super::http::{client, exchange, reachable};
+use super::http::{Wording, client, exchange, reachable};
 use super::sink::{ItemOutcome, RequestLimits, Sent, Sink};
 use super::summary::{analytics_id, summary};
 use super::table::{duration, secret};
@@ -83,6 +83,13 @@ pub fn verdict(status: Option<u16>) -> Verdict {
     }
 }
 
+/// How failures read: as Segment answered, or why it could not be reached.
+const WORDING: Wording = Wording {
+    answered: |status, _, body| format!("Segment answered {status}: {body}"),
+    no_answer: |_, error| format!("Segment unreachable: {error}"),
+    reads_body: true,
+};
+
 /// The Segment sink.
 pub struct Segment {
     config: SegmentConfig,
@@ -100,10 +107,9 @@ impl Segment {
             config.write_key_env.as_deref(),
             config.write_key_file.as_deref(),
         )?;
-        let url = config
-            .endpoint
-            .join("v1/batch")
-            .map_err(|source| crate::error::Error::sink(&config.name, source))?;
+        let url = config.endpoint.join("v1/batch").map_err(|source| {
+            crate::error::Error::sink_context(&config.name, "`endpoint`", source)
+        })?;
         let http = client(
             &config.name,
             config.timeout.unwrap_or(Duration::from_secs(30)),
@@ -205,7 +211,7 @@ impl Sink for Segment {
         sent.send_in_order(groups, |indexes: Vec<usize>| {
             let payload: Vec<&[u8]> = indexes.iter().map(|i| events[*i].as_slice()).collect();
             let (request, bytes) = self.request(&payload);
-            exchange("Segment", request, bytes, payload.len(), |status, _| {
+            exchange(&WORDING, request, bytes, payload.len(), |status, _| {
                 verdict(status)
             })
         })

@@ -1,5 +1,5 @@
-//! The sink contract: the [`Sink`] trait, what one send returns, and the pieces the batching
-//! sinks share (packing deliveries into requests, sending requests in order).
+//! The sink contract: the [`Sink`] trait, what one send returns, and the pieces the sinks share
+//! (packing deliveries into requests, sending requests in order).
 
 use std::future::Future;
 use std::ops::Range;
@@ -78,12 +78,12 @@ impl Sent {
         groups: impl IntoIterator<Item = G>,
         mut send: F,
     ) where
-        G: AsRef<[usize]>,
+        G: Clone + IntoIterator<Item = usize>,
         F: FnMut(G) -> Fut,
         Fut: Future<Output = (Reply, RequestStats)>,
     {
         for group in groups {
-            let indexes = group.as_ref().to_vec();
+            let indexes: Vec<usize> = group.clone().into_iter().collect();
             let (reply, stats) = send(group).await;
             self.requests.push(stats);
             match reply.outcomes {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use super::http::{client, exchange, reachable};
+use super::http::{Wording, client, exchange, reachable};
 use super::sink::{Replied, Sent, Sink};
 use super::summary::{analytics_id, summary};
 use super::table::duration;
@@ -70,6 +70,23 @@ pub fn verdict(status: Option<u16>, connected: bool) -> Verdict {
     }
 }
 
+/// How failures read. Woopra's error bodies say nothing useful, and a request that may have
+/// arrived is dead-lettered with why it is not retried.
+const WORDING: Wording = Wording {
+    answered: |status, verdict, _| match verdict {
+        Verdict::Retry => format!("Woopra answered {status}"),
+        _ => format!("Woopra refused the event ({status})"),
+    },
+    no_answer: |verdict, error| match verdict {
+        Verdict::Retry => format!("Woopra unreachable: {error}"),
+        _ => format!(
+            "unknown whether Woopra received the event ({error}); not retried, since Woopra \
+             cannot deduplicate a resend"
+        ),
+    },
+    reads_body: false,
+};
+
 /// The Woopra sink.
 pub struct Woopra {
     config: WoopraConfig,
@@ -86,7 +103,7 @@ impl Woopra {
         let url = config
             .endpoint
             .join("track/ce")
-            .map_err(|source| Error::sink(&config.name, source))?;
+            .map_err(|source| Error::sink_context(&config.name, "`endpoint`", source))?;
         let http = client(
             &config.name,
             config.timeout.unwrap_or(Duration::from_secs(10)),
@@ -160,7 +177,7 @@ impl Sink for Woopra {
                 let query = self.query(item);
                 let bytes = query.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
                 let request = self.http.get(self.url.clone()).query(&query);
-                exchange("Woopra", request, bytes, 1, verdict)
+                exchange(&WORDING, request, bytes, 1, verdict)
             })
             .collect();
         let results: Vec<_> = futures::stream::iter(requests)

@@ -57,7 +57,7 @@ pub(super) fn report_id(row: &Row<'_>, index: usize, seq: i64) -> rusqlite::Resu
             BadValue {
                 seq,
                 column: "id",
-                value: hex_of(&bytes),
+                value: hex::encode(&bytes),
                 expected: "a 16-byte UUID",
             },
         )
@@ -86,10 +86,6 @@ pub(super) fn report_body(
     })?;
     report.timestamp = report_time.to_string();
     Ok(report)
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

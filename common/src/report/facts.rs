@@ -1,5 +1,6 @@
-//! The facts a node reports: one list, and one accessor on the node, that every place handling
-//! node facts goes through (sanitizing, validation, storage, statistics, sinks).
+//! The facts a node reports: one list, and one accessor on the node. Code that handles node facts
+//! iterates the list (sanitizing, validation, storage, statistics, sinks); where a fact must be
+//! named one by one (a Kubernetes field, an API field), a match on it keeps the places in step.
 
 use strum::{IntoStaticStr, VariantArray};
 
@@ -92,6 +93,24 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wire names are part of the format: stored reports and dashboards hold them.
+    #[test]
+    fn facts_keep_their_wire_names() {
+        let facts: Vec<&str> = NodeFact::ALL.iter().map(|f| f.wire_name()).collect();
+        assert_eq!(
+            facts,
+            [
+                "operatingSystem",
+                "osImage",
+                "kernelVersion",
+                "architecture",
+                "containerRuntimeVersion",
+                "kubeletVersion",
+                "cloudProvider"
+            ]
+        );
+    }
 
     #[test]
     fn facts_are_read_and_written_through_one_accessor() {

@@ -87,6 +87,26 @@ impl SkipReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::words::Words;
+
+    /// The wire names are part of the format: stored reports and dashboards hold them.
+    #[test]
+    fn reasons_keep_their_wire_names() {
+        assert_eq!(
+            SkipReason::words(),
+            [
+                "forbidden",
+                "unauthorized",
+                "notFound",
+                "expired",
+                "timeout",
+                "unavailable",
+                "disabled",
+                "error"
+            ]
+        );
+        assert!(SkipReason::parse_back());
+    }
 
     #[test]
     fn sections_round_trip_and_unknown_ones_are_none() {

@@ -1,5 +1,5 @@
-//! Versions (`masterVersion`, `kubeletVersion`, runtimes' versions): the numeric core, and a
-//! suffix only when every word of it is public.
+//! Versions (`version`, `masterVersion`, `kubeletVersion`, runtimes' versions): the numeric core,
+//! and a suffix only when every word of it is public.
 
 use std::borrow::Cow;
 

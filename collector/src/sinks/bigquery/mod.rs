@@ -147,12 +147,12 @@ impl BigQuery {
             (None, Some(_)) => builder
                 .build_from_authenticator(Arc::new(EmulatorToken))
                 .await
-                .map_err(failed("the emulator's client".into()))?,
+                .map_err(failed("the emulator client".into()))?,
             (None, None) => builder
                 .build_from_application_default_credentials()
                 .await
                 .map_err(failed(
-                    "no `credentials_file`, and application default credentials".into(),
+                    "no `credentials_file`, and application default credentials failed".into(),
                 ))?,
         };
         Ok(BigQuery {
@@ -286,9 +286,9 @@ impl BigQuery {
                     _ => ItemOutcome::Retry(message),
                 })
             }
-            Err(other) => Replied::All(ItemOutcome::Retry(format!(
-                "BigQuery is unreachable: {other}"
-            ))),
+            Err(other) => {
+                Replied::All(ItemOutcome::Retry(format!("BigQuery unreachable: {other}")))
+            }
         };
         let reply = Reply {
             outcomes,
@@ -319,13 +319,7 @@ impl Sink for BigQuery {
             .map(|item| (item.id.to_string(), row(item)))
             .collect();
         let sizes: Vec<usize> = rows.iter().map(|(_, row)| row.to_string().len()).collect();
-        let groups: Vec<Vec<usize>> = LIMITS
-            .pack(&sizes)
-            .into_iter()
-            .map(Iterator::collect)
-            .collect();
-        sent.send_in_order(groups, |indexes| {
-            let group = indexes[0]..indexes[indexes.len() - 1] + 1;
+        sent.send_in_order(LIMITS.pack(&sizes), |group| {
             let bytes = sizes[group.clone()].iter().sum();
             self.insert(&rows[group], bytes)
         })
