@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 pub use common::cli::LogFormat;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 
@@ -159,14 +160,10 @@ impl Secret {
         }
     }
 
-    /// True when `candidate` is this secret.
+    /// True when `candidate` is this secret (compared in constant time).
     pub fn matches(&self, candidate: &str) -> bool {
         let candidate: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        candidate
-            .iter()
-            .zip(self.digest.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        candidate.ct_eq(&self.digest).into()
     }
 }
 
@@ -176,34 +173,18 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Parses a byte size: a whole number with an optional unit (`B`, `KB`, `MB`, `GB`, `TB`,
-/// `KiB`, `MiB`, `GiB`, `TiB`), e.g. `8MiB`, `20GiB`, `1048576`.
+/// Parses a byte size: a number with an optional unit (`B`, `KB`, `MB`, `GB`, `TB`, `KiB`, `MiB`,
+/// `GiB`, `TiB`, …), e.g. `8MiB`, `20GiB`, `1048576`.
 pub fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let number: u64 = number
+    let size: bytesize::ByteSize = s
+        .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a size such as 8MiB or 1048576"))?;
-    let multiplier: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "TB" => 1_000_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "TiB" => 1 << 40,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?}; use B, KB, MB, GB, KiB, MiB or GiB"
-            ));
-        }
-    };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("{s:?} is too large"))
+        .map_err(|e| format!("{s:?} is not a size such as 8MiB or 1048576: {e}"))?;
+    // bytesize saturates instead of failing on an overflow.
+    match size.as_u64() {
+        u64::MAX => Err(format!("{s:?} is too large")),
+        bytes => Ok(bytes),
+    }
 }
 
 #[cfg(test)]

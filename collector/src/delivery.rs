@@ -28,9 +28,11 @@ pub struct DeliverySettings {
     pub max_backoff: Duration,
 }
 
-/// Runs the startup healthcheck of every sink (logged and exported), then starts one worker
-/// per sink; the workers end when `stopped` turns true.
-pub async fn start(
+/// Starts one worker per sink; each first runs its sink's startup healthcheck (logged and
+/// exported; a BigQuery sink creates its table there), then delivers. The healthchecks run at
+/// once and in the background, so a slow sink host delays neither ingest nor the other sinks.
+/// The workers end when `stopped` turns true.
+pub fn start(
     sinks: &[Configured],
     store: &Store,
     metrics: Arc<Metrics>,
@@ -44,16 +46,6 @@ pub async fn start(
             r#type: configured.kind.as_str(),
         };
         metrics.init_sink(&labels);
-        match configured.sink.healthcheck().await {
-            Ok(()) => {
-                tracing::info!(sink = %configured.name, r#type = configured.kind.as_str(), "sink healthcheck passed");
-                metrics.sink_up.get_or_create(&labels).set(1);
-            }
-            Err(error) => {
-                tracing::warn!(sink = %configured.name, r#type = configured.kind.as_str(), %error, "sink healthcheck failed; deliveries wait and retry");
-                metrics.sink_up.get_or_create(&labels).set(0);
-            }
-        }
         let worker = Worker {
             sink: configured.clone(),
             labels,
@@ -80,7 +72,27 @@ struct Worker {
 }
 
 impl Worker {
+    /// The sink's startup healthcheck, logged and exported as `collector_sink_up`.
+    async fn healthcheck(&self) {
+        let (sink, kind) = (&self.sink.name, self.sink.kind.as_str());
+        let up = match self.sink.sink.healthcheck().await {
+            Ok(()) => {
+                tracing::info!(sink = %sink, r#type = kind, "sink healthcheck passed");
+                1
+            }
+            Err(error) => {
+                tracing::warn!(sink = %sink, r#type = kind, %error, "sink healthcheck failed; deliveries wait and retry");
+                0
+            }
+        };
+        self.metrics.sink_up.get_or_create(&self.labels).set(up);
+    }
+
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+        tokio::select! {
+            () = self.healthcheck() => {}
+            () = async { let _ = stopped.wait_for(|stop| *stop).await; } => return,
+        }
         let mut failures = 0u32;
         let mut gauges_at = tokio::time::Instant::now();
         loop {

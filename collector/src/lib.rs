@@ -122,16 +122,13 @@ pub async fn serve(
         options.retention,
         stopped.clone(),
     );
-    tasks.extend(
-        delivery::start(
-            state.sinks(),
-            state.store(),
-            state.metrics_handle(),
-            options.delivery,
-            stopped.clone(),
-        )
-        .await?,
-    );
+    tasks.extend(delivery::start(
+        state.sinks(),
+        state.store(),
+        state.metrics_handle(),
+        options.delivery,
+        stopped.clone(),
+    )?);
     // Small answers (a 204 is one short segment) go out at once, not held by Nagle's algorithm.
     let no_delay = |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);

@@ -1,4 +1,5 @@
-//! Background work: retention pruning, store recovery probes and rate-limiter housekeeping.
+//! Background work: retention pruning, store recovery probes, rate-limiter housekeeping and the
+//! log's summary of what ingest answered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use common::time::unix_now;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
+use crate::metrics::{IngestCounts, Metrics};
 use crate::ratelimit::ClusterRateLimiter;
 use crate::store::Store;
 
@@ -31,6 +32,7 @@ pub fn spawn(
 ) -> Vec<JoinHandle<()>> {
     let prune_store = store.clone();
     let probe_store = store.clone();
+    let summary_metrics = metrics.clone();
     vec![
         tokio::spawn(every(PRUNE_EVERY, stopped.clone(), move || {
             let store = prune_store.clone();
@@ -48,11 +50,13 @@ pub fn spawn(
         tokio::spawn(every(HOUSEKEEP_EVERY, stopped, move || {
             let store = store.clone();
             let limiter = limiter.clone();
+            let counts = summary_metrics.ingest_summary.take();
             async move {
+                log_summary(counts);
                 if let Some(limiter) = limiter {
                     limiter.housekeep();
                 }
-                store.refresh_size_gauge();
+                store.refresh_size_gauge().await;
             }
         })),
     ]
@@ -70,6 +74,20 @@ where
             _ = ticks.tick() => work().await,
             () = async { let _ = stopped.wait_for(|stop| *stop).await; } => return,
         }
+    }
+}
+
+/// One INFO line of what ingest answered since the last one (nothing when nothing arrived): a
+/// running collector shows it works without a line per report.
+fn log_summary(counts: IngestCounts) {
+    if !counts.is_empty() {
+        tracing::info!(
+            accepted = counts.accepted,
+            duplicates = counts.duplicates,
+            refused = counts.refused,
+            unavailable = counts.unavailable,
+            "reports received in the last minute"
+        );
     }
 }
 

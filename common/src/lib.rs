@@ -41,6 +41,22 @@ pub enum Error {
     Invalid(Problems),
 }
 
+/// An error with its causes, outermost first (`error sending request for url (…): client error
+/// (Connect): tcp connect error: Connection refused (os error 111)`), each cause said once.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let said = current.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = current.source();
+    }
+    text
+}
+
 impl Error {
     /// Every problem found, each with its field path.
     pub fn problems(&self) -> &[Problem] {
@@ -49,5 +65,29 @@ impl Error {
             Error::Invalid(problems) => &problems.0,
             Error::TooLarge { .. } | Error::Gzip(_) => &[],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot deliver")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot deliver: {0}")]
+    struct SaysItsCause(#[source] std::io::Error);
+
+    #[test]
+    fn chains_name_every_cause_once() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(error_chain(&Outer(refused())), "cannot deliver: refused");
+        assert_eq!(
+            error_chain(&SaysItsCause(refused())),
+            "cannot deliver: refused"
+        );
+        assert_eq!(error_chain(&refused()), "refused");
     }
 }

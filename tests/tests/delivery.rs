@@ -234,11 +234,15 @@ async fn every_sink_gets_every_report_and_a_sink_that_is_down_holds_back_no_othe
         .unwrap()
             >= 1.0
     );
-    assert_eq!(
-        metric(&text, "collector_sink_up", &woopra_labels),
-        Some(0.0),
-        "the startup healthcheck saw Woopra down"
-    );
+    // The startup healthcheck saw Woopra down.
+    wait_for_metric(
+        &client,
+        &collector,
+        "collector_sink_up",
+        &woopra_labels,
+        0.0,
+    )
+    .await;
 
     // Woopra comes back: its backlog drains.
     woopra.script.set_down(false);
@@ -430,12 +434,15 @@ async fn bigquery_emulator_gets_every_report_through_the_collector() {
         31.0,
     )
     .await;
-    let text = metrics(&client, &collector).await;
-    assert_eq!(
-        metric(&text, "collector_sink_up", &[("sink", "warehouse")]),
-        Some(1.0),
-        "the healthcheck created the table"
-    );
+    // The healthcheck created the table.
+    wait_for_metric(
+        &client,
+        &collector,
+        "collector_sink_up",
+        &[("sink", "warehouse")],
+        1.0,
+    )
+    .await;
 
     let table = format!("`{EMULATOR_PROJECT}.telemetry.reports`");
     let rows = emulator

@@ -263,6 +263,10 @@ async fn one_shot_exits_non_zero_when_the_report_cannot_be_delivered() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("could not be delivered"), "{stderr}");
     assert!(stderr.contains("delivery failed"), "retried: {stderr}");
+    assert!(
+        stderr.to_lowercase().contains("connection refused"),
+        "the cause is said: {stderr}"
+    );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
 

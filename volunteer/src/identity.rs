@@ -66,14 +66,16 @@ pub async fn resolve(
         }
     };
 
-    let from_file = config.node_id_key_file.as_ref().and_then(|path| {
-        std::fs::read(path)
+    let from_file = match &config.node_id_key_file {
+        Some(path) => tokio::fs::read(path)
+            .await
             .map_err(|error| {
                 tracing::warn!(file = %path.display(), %error, "cannot read the node-id key file");
             })
             .ok()
-            .filter(|secret| !secret.is_empty())
-    });
+            .filter(|secret| !secret.is_empty()),
+        None => None,
+    };
     let (node_key, key_skipped) = match (from_file, uid) {
         (Some(secret), _) => (NodeIdKey::derive(&secret), None),
         (None, Some(uid)) => (NodeIdKey::derive(uid.as_bytes()), None),

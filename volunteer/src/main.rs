@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         Ok(Finished::Ok) => ExitCode::SUCCESS,
         Ok(Finished::Undelivered) => ExitCode::FAILURE,
         Err(error) => {
+            let error = common::error_chain(error.as_ref());
             tracing::error!(%error, "volunteer stopped");
             ExitCode::FAILURE
         }

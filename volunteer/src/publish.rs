@@ -161,7 +161,10 @@ impl Publisher {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let response = request
+            .send()
+            .await
+            .map_err(|error| common::error_chain(&error))?;
         let status = response.status().as_u16();
         Ok(match wire::collector_verdict(Some(status)) {
             Verdict::Delivered => AttemptResult::Delivered,

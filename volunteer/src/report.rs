@@ -52,8 +52,14 @@ pub async fn build(
         skipped: snapshot.skipped,
     };
     report.skipped.extend(identity.key_skipped);
-    if let Some(path) = &config.extensions {
-        let loaded = extensions::load(path);
+    if let Some(path) = config.extensions.clone() {
+        // File reads block: off the volunteer's one async thread.
+        let loaded = tokio::task::spawn_blocking(move || extensions::load(&path))
+            .await
+            .unwrap_or_else(|error| extensions::Loaded {
+                warnings: vec![format!("extensions: the read failed: {error}")],
+                ..extensions::Loaded::default()
+            });
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum_extra::extract::WithRejection;
 use common::report::NodeFact;
 use common::time::rfc3339;
 use common::{Report, canonical_cluster_id};
@@ -152,7 +153,7 @@ pub struct Erased {
     security((), ("admin_token" = [])))]
 pub async fn list_clusters(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<ClustersQuery>,
+    WithRejection(Query(query), _): ApiQuery<ClustersQuery>,
 ) -> Result<Json<ClusterPage>, ApiError> {
     let limit = page_size(query.limit)?;
     let clusters = state
@@ -180,7 +181,7 @@ pub async fn list_clusters(
 pub async fn cluster_reports(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<ReportsQuery>,
+    WithRejection(Query(query), _): ApiQuery<ReportsQuery>,
 ) -> Result<Json<ReportPage>, ApiError> {
     let limit = page_size(query.limit)?;
     let cluster_id = canonical_cluster_id(&id);
@@ -241,7 +242,7 @@ pub async fn delete_cluster(
     security((), ("admin_token" = [])))]
 pub async fn stats(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<StatsQuery>,
+    WithRejection(Query(query), _): ApiQuery<StatsQuery>,
 ) -> Result<Json<StatsView>, ApiError> {
     let window = query.window.unwrap_or_else(|| "30d".to_string());
     let duration = humantime::parse_duration(&window).map_err(|e| {

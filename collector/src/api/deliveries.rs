@@ -2,7 +2,8 @@
 //! re-queueing (dead letters, or a deliberate backfill).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum_extra::extract::WithRejection;
 use common::time::rfc3339;
 use serde::{Deserialize, Serialize};
 use std::time::UNIX_EPOCH;
@@ -73,7 +74,7 @@ pub struct DeliveryPage {
     security((), ("admin_token" = [])))]
 pub async fn deliveries(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+    WithRejection(Query(query), _): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = page_size(query.limit)?;
     let wanted = query
@@ -160,7 +161,7 @@ pub struct Requeued {
     security((), ("admin_token" = [])))]
 pub async fn requeue(
     State(state): State<AppState>,
-    ApiQuery(query): ApiQuery<RequeueQuery>,
+    WithRejection(Query(query), _): ApiQuery<RequeueQuery>,
 ) -> Result<Json<Requeued>, ApiError> {
     if !state.sinks().iter().any(|sink| sink.name == query.sink) {
         return Err(ApiError::NotFound(format!(

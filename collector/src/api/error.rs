@@ -1,9 +1,10 @@
-//! Every error answer has one JSON shape: `{"error": "...", "problems": [...]}`.
+//! Every error answer is JSON: `{"error": "..."}`, with `"problems": [...]` for an invalid report.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use common::Problem;
@@ -95,6 +96,12 @@ impl ApiError {
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
     }
 }
 

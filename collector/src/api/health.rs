@@ -70,7 +70,7 @@ pub async fn version() -> Json<Version> {
 #[utoipa::path(get, path = "/metrics", tag = "admin",
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    state.store().refresh_size_gauge();
+    state.store().refresh_size_gauge().await;
     if let Some(limiter) = state.limiter() {
         state
             .metrics()

@@ -1,9 +1,8 @@
 //! What the read API's handlers share: query strings whose rejection is a JSON 400, page sizes
 //! and the split of one page from the next.
 
-use axum::extract::{FromRequestParts, Query};
-use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use axum::extract::Query;
+use axum_extra::extract::WithRejection;
 
 use super::error::ApiError;
 
@@ -11,22 +10,7 @@ use super::error::ApiError;
 pub const MAX_PAGE: usize = 1000;
 
 /// Query parameters whose rejection is a JSON 400 like every other error.
-pub struct ApiQuery<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(query)| ApiQuery(query))
-            .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
-    }
-}
+pub type ApiQuery<T> = WithRejection<Query<T>, ApiError>;
 
 /// The page size asked for (default 100), within 1 to [`MAX_PAGE`].
 pub fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {

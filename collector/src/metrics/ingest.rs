@@ -1,6 +1,8 @@
 //! The ingest path's label sets: requests by outcome and route, and what admitting reports
 //! dropped or rewrote.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 
 /// What happened to one ingest request.
@@ -57,4 +59,87 @@ pub struct ReasonLabels {
 pub struct FieldLabels {
     /// Wire name of the rewritten field.
     pub field: &'static str,
+}
+
+/// Ingest answers since the last summary line, for the log (the counters are for Prometheus).
+#[derive(Debug, Default)]
+pub struct IngestSummary {
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    refused: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+/// What [`IngestSummary::take`] hands the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    /// Stored.
+    pub accepted: u64,
+    /// Already stored (resends).
+    pub duplicates: u64,
+    /// Refused with a 4xx: invalid, too large, unauthorized, rate-limited, ...
+    pub refused: u64,
+    /// Answered 503: the store unavailable, overloaded or shutting down.
+    pub unavailable: u64,
+}
+
+impl IngestSummary {
+    /// Counts one answer.
+    pub fn count(&self, outcome: Outcome) {
+        let counter = match outcome {
+            Outcome::accepted => &self.accepted,
+            Outcome::duplicate => &self.duplicates,
+            Outcome::unavailable => &self.unavailable,
+            _ => &self.refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts since the last call, starting again from zero.
+    pub fn take(&self) -> IngestCounts {
+        IngestCounts {
+            accepted: self.accepted.swap(0, Ordering::Relaxed),
+            duplicates: self.duplicates.swap(0, Ordering::Relaxed),
+            refused: self.refused.swap(0, Ordering::Relaxed),
+            unavailable: self.unavailable.swap(0, Ordering::Relaxed),
+        }
+    }
+}
+
+impl IngestCounts {
+    /// True when nothing arrived.
+    pub fn is_empty(&self) -> bool {
+        *self == IngestCounts::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_since_it_was_last_taken() {
+        let summary = IngestSummary::default();
+        for outcome in [
+            Outcome::accepted,
+            Outcome::accepted,
+            Outcome::duplicate,
+            Outcome::invalid,
+            Outcome::rate_limited,
+            Outcome::unavailable,
+        ] {
+            summary.count(outcome);
+        }
+        let counts = summary.take();
+        assert_eq!(
+            counts,
+            IngestCounts {
+                accepted: 2,
+                duplicates: 1,
+                refused: 2,
+                unavailable: 1
+            }
+        );
+        assert!(summary.take().is_empty());
+    }
 }

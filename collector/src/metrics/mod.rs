@@ -13,11 +13,15 @@ mod delivery;
 mod ingest;
 
 pub use delivery::{DeliveryLabels, DeliveryOutcome, SinkLabels};
-pub use ingest::{FieldLabels, Outcome, OutcomeLabels, ReasonLabels, RouteLabels};
+pub use ingest::{
+    FieldLabels, IngestCounts, IngestSummary, Outcome, OutcomeLabels, ReasonLabels, RouteLabels,
+};
 
 /// Every metric the collector exports.
 pub struct Metrics {
     registry: Registry,
+    /// Ingest answers since the last summary line of the log.
+    pub ingest_summary: IngestSummary,
     /// `collector_reports_total{outcome}`
     pub reports: Family<OutcomeLabels, Counter>,
     /// `collector_http_request_duration_seconds{route,status}`
@@ -217,6 +221,7 @@ impl Metrics {
                 Family::default(),
             ),
             registry,
+            ingest_summary: IngestSummary::default(),
         };
         // Pre-create every label value so dashboards and alerts see zeros, not gaps.
         for outcome in <Outcome as strum::VariantArray>::VARIANTS {
@@ -270,6 +275,7 @@ impl Metrics {
     /// Counts one ingest request.
     pub fn count_report(&self, outcome: Outcome) {
         self.reports.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.ingest_summary.count(outcome);
     }
 
     /// Counts what admitting one report dropped or rewrote.

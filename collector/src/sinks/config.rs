@@ -267,6 +267,10 @@ mod tests {
                 "[[sink]]\nname = \"b\"\ntype = \"bigquery\"\ntable = \"t\"",
                 "table",
             ),
+            (
+                "[[sink]]\nname = \"s\"\ntype = \"segment\"\nwrite_key_file = \"k\"\nflush_interval = \"soon\"",
+                "soon",
+            ),
         ];
         for (text, expected) in cases {
             let error = match parse(text) {

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::time::rfc3339;
@@ -37,22 +38,23 @@ enum Target {
     File(PathBuf),
 }
 
-/// Writes one JSON line per report.
-pub struct JsonLines {
-    name: String,
+/// Where lines go, shared with the blocking thread that writes them.
+struct Output {
     target: Target,
     /// Serialises writers so that lines never interleave.
     lock: Mutex<()>,
 }
 
+/// Writes one JSON line per report.
+pub struct JsonLines {
+    name: String,
+    output: Arc<Output>,
+}
+
 impl JsonLines {
     /// Lines on standard output.
     pub fn stdout(config: StdoutConfig) -> Self {
-        JsonLines {
-            name: config.name,
-            target: Target::Stdout,
-            lock: Mutex::new(()),
-        }
+        JsonLines::new(config.name, Target::Stdout)
     }
 
     /// Lines appended to a file.
@@ -60,13 +62,21 @@ impl JsonLines {
         if config.path.as_os_str().is_empty() {
             return Err(Error::sink(&config.name, "`path` must not be empty"));
         }
-        Ok(JsonLines {
-            name: config.name,
-            target: Target::File(config.path),
-            lock: Mutex::new(()),
-        })
+        Ok(JsonLines::new(config.name, Target::File(config.path)))
     }
 
+    fn new(name: String, target: Target) -> Self {
+        JsonLines {
+            name,
+            output: Arc::new(Output {
+                target,
+                lock: Mutex::new(()),
+            }),
+        }
+    }
+}
+
+impl Output {
     fn write(&self, lines: &[u8]) -> std::io::Result<()> {
         let _guard = self.lock.lock();
         match &self.target {
@@ -110,12 +120,13 @@ impl Sink for JsonLines {
     }
 
     async fn healthcheck(&self) -> Result<()> {
-        match &self.target {
+        match &self.output.target {
             Target::Stdout => Ok(()),
-            Target::File(path) => std::fs::OpenOptions::new()
+            Target::File(path) => tokio::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
+                .await
                 .map(|_| ())
                 .map_err(|source| {
                     Error::sink_context(
@@ -131,12 +142,18 @@ impl Sink for JsonLines {
         let lines: Vec<u8> = items.iter().flat_map(line).collect();
         let started = Instant::now();
         let bytes = lines.len();
-        let result = tokio::task::block_in_place(|| self.write(&lines));
+        // The write and its fsync block: off the async threads (which may be just one).
+        let output = self.output.clone();
+        let result = tokio::task::spawn_blocking(move || output.write(&lines)).await;
         let mut sent = match result {
-            Ok(()) => Sent::all(items.len(), ItemOutcome::Delivered),
-            Err(error) => Sent::all(
+            Ok(Ok(())) => Sent::all(items.len(), ItemOutcome::Delivered),
+            Ok(Err(error)) => Sent::all(
                 items.len(),
                 ItemOutcome::Retry(format!("cannot write: {error}")),
+            ),
+            Err(error) => Sent::all(
+                items.len(),
+                ItemOutcome::Retry(format!("the write failed: {error}")),
             ),
         };
         sent.requests.push(RequestStats {
@@ -145,5 +162,32 @@ impl Sink for JsonLines {
             duration: started.elapsed(),
         });
         sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The volunteer-sized runtime (one thread) is where `block_in_place` would have panicked.
+    #[tokio::test(flavor = "current_thread")]
+    async fn lines_are_appended_off_a_single_threaded_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reports.jsonl");
+        let sink = JsonLines::file(JsonlConfig {
+            name: "audit".into(),
+            path: path.clone(),
+        })
+        .unwrap();
+        sink.healthcheck().await.unwrap();
+        let item = crate::sinks::summary::tests::item();
+        let sent = sink.send(&[item.clone(), item], false).await;
+        assert_eq!(
+            sent.outcomes,
+            [ItemOutcome::Delivered, ItemOutcome::Delivered]
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.lines().all(|line| line.contains("\"receivedAt\"")));
     }
 }

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::http::{Wording, client, exchange};
 use super::sink::{ItemOutcome, Sent, Sink};
-use super::table::{duration, secret};
+use super::table::secret;
 use crate::error::{Error, Result};
 use crate::store::OutboxItem;
 
@@ -28,14 +28,19 @@ pub struct HttpConfig {
     /// File holding its ingest token, if it has one.
     pub token_file: Option<PathBuf>,
     /// Time allowed for one request (default `30s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
 }
 
 /// How failures read: as the collector answered, or why it could not be reached.
 const WORDING: Wording = Wording {
     answered: |status, _, body| format!("the collector answered {status}: {body}"),
-    no_answer: |_, error| format!("the collector is unreachable: {error}"),
+    no_answer: |_, error| {
+        format!(
+            "the collector is unreachable: {}",
+            common::error_chain(error)
+        )
+    },
     reads_body: true,
 };
 

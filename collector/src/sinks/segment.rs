@@ -14,7 +14,7 @@ use url::Url;
 use super::http::{Wording, client, exchange, reachable};
 use super::sink::{ItemOutcome, RequestLimits, Sent, Sink};
 use super::summary::{analytics_id, summary};
-use super::table::{duration, secret};
+use super::table::secret;
 use crate::error::Result;
 use crate::store::OutboxItem;
 
@@ -56,10 +56,10 @@ pub struct SegmentConfig {
     /// Extension whose value is the `userId` (default: the cluster id).
     pub identity_extension: Option<String>,
     /// How long a partial batch waits for more reports (default `2s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, with = "humantime_serde")]
     pub flush_interval: Option<Duration>,
     /// Time allowed for one request (default `30s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
 }
 
@@ -86,7 +86,7 @@ pub fn verdict(status: Option<u16>) -> Verdict {
 /// How failures read: as Segment answered, or why it could not be reached.
 const WORDING: Wording = Wording {
     answered: |status, _, body| format!("Segment answered {status}: {body}"),
-    no_answer: |_, error| format!("Segment unreachable: {error}"),
+    no_answer: |_, error| format!("Segment unreachable: {}", common::error_chain(error)),
     reads_body: true,
 };
 

@@ -1,11 +1,9 @@
-//! What every `[[sink]]` table shares: durations such as `2s`, and secrets given by the name
-//! of an environment variable or the path of a file, never inline.
+//! What every `[[sink]]` table shares: secrets given by the name of an environment variable or
+//! the path of a file, never inline. (Durations such as `2s` are `humantime_serde`'s.)
 
 use std::path::Path;
-use std::time::Duration;
 
 use common::secret::Credential;
-use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
@@ -44,15 +42,6 @@ pub fn secret(sink: &str, key: &str, env: Option<&str>, file: Option<&Path>) -> 
         return Err(Error::sink(sink, format!("`{key}`: the secret is empty")));
     }
     Ok(Credential::new(value))
-}
-
-/// Parses a duration such as `2s` or `500ms` from the configuration.
-pub fn duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<Option<Duration>, D::Error> {
-    let text: Option<String> = Option::deserialize(deserializer)?;
-    text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 #[cfg(test)]

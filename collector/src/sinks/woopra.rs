@@ -13,7 +13,6 @@ use url::Url;
 use super::http::{Wording, client, exchange, reachable};
 use super::sink::{Replied, Sent, Sink};
 use super::summary::{analytics_id, summary};
-use super::table::duration;
 use crate::error::{Error, Result};
 use crate::store::OutboxItem;
 
@@ -34,7 +33,7 @@ pub struct WoopraConfig {
     /// Extension whose value is the visitor id (default: the cluster id).
     pub identity_extension: Option<String>,
     /// Time allowed for one request (default `10s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
     /// Requests in flight at once (default 4).
     #[serde(default = "default_concurrency")]
@@ -78,7 +77,7 @@ const WORDING: Wording = Wording {
         _ => format!("Woopra refused the event ({status})"),
     },
     no_answer: |verdict, error| match verdict {
-        Verdict::Retry => format!("Woopra unreachable: {error}"),
+        Verdict::Retry => format!("Woopra unreachable: {}", common::error_chain(error)),
         _ => format!(
             "unknown whether Woopra received the event ({error}); not retried, since Woopra \
              cannot deduplicate a resend"

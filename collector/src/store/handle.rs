@@ -103,7 +103,11 @@ impl Store {
             writer: Arc::new(Mutex::new(Some(writer))),
             checkpointer: Arc::new(Mutex::new(Some(checkpointer))),
         };
-        store.refresh_size_gauge();
+        store
+            .shared
+            .metrics
+            .store_size
+            .set(size_on_disk(&store.db_path) as i64);
         Ok(store)
     }
 
@@ -245,17 +249,13 @@ impl Store {
         self.reader.run(move |conn| read::stats(conn, since)).await
     }
 
-    /// Updates the store-size gauge (the report count is kept current by the writer).
-    pub fn refresh_size_gauge(&self) {
-        let size: u64 = ["", "-wal"]
-            .iter()
-            .filter_map(|suffix| {
-                let mut path = self.db_path.clone().into_os_string();
-                path.push(suffix);
-                std::fs::metadata(path).ok().map(|m| m.len())
-            })
-            .sum();
-        self.shared.metrics.store_size.set(size as i64);
+    /// Updates the store-size gauge (the report count is kept current by the writer), reading
+    /// the files' sizes off the async threads.
+    pub async fn refresh_size_gauge(&self) {
+        let path = self.db_path.clone();
+        if let Ok(size) = tokio::task::spawn_blocking(move || size_on_disk(&path)).await {
+            self.shared.metrics.store_size.set(size as i64);
+        }
     }
 
     /// Finishes queued work, stops the writer and checkpointer threads and waits for them.
@@ -273,6 +273,18 @@ impl Store {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }
+}
+
+/// Bytes of the database and its write-ahead log on disk.
+fn size_on_disk(db_path: &Path) -> u64 {
+    ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut path = db_path.to_owned().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(path).ok().map(|m| m.len())
+        })
+        .sum()
 }
 
 /// A sink worker's own read connection to the outbox.

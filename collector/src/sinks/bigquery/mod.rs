@@ -21,7 +21,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::sink::{ItemOutcome, Replied, Reply, RequestLimits, RequestStats, Sent, Sink};
-use super::table::duration;
 use crate::error::{Error, Result};
 use crate::store::OutboxItem;
 
@@ -55,7 +54,7 @@ pub struct BigQueryConfig {
     /// then needed).
     pub endpoint: Option<url::Url>,
     /// How long a partial batch waits for more reports (default `1s`).
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, with = "humantime_serde")]
     pub flush_interval: Option<Duration>,
 }
 
