@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace from a fresh clone: formatting, lints, then unit, handler,
-# integration and end-to-end tests (the end-to-end tests start the built binaries).
+# Runs every test of the workspace from a fresh clone: formatting, unused dependencies, licences,
+# lints, then unit, handler, integration and end-to-end tests (the end-to-end tests start the
+# built binaries).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,7 +16,21 @@ fi
 BQEMULATOR="$(tests/bqemulator/setup.sh)"
 export BQEMULATOR
 
+# The README's ten-minute path runs in the suite as written (tests/tests/ten_minutes.rs), curl and
+# all.
+if ! command -v curl >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq curl) >&2
+fi
+
+# Unused dependencies (cargo-machete) and the licences and bans of deny.toml (cargo-deny), both
+# installed through Cargo when missing. Advisories need the RustSec database from the network:
+# they are not checked here.
+command -v cargo-machete >/dev/null || cargo install --locked cargo-machete@0.9.2
+command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@0.20.2
+
 cargo fmt --all --check
+cargo machete
+cargo deny --locked check licenses bans
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 cargo test --workspace --locked

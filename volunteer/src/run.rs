@@ -73,8 +73,7 @@ impl Volunteer {
     pub async fn run(&self, mut stop: watch::Receiver<bool>) -> Result<Finished> {
         if self.config.dry_run {
             let report = self.build_report().await?;
-            let pretty = serde_json::to_string_pretty(&report).expect("a report serializes");
-            println!("{pretty}");
+            println!("{}", report::pretty(&report));
             return Ok(Finished::Ok);
         }
         let one_shot = self.config.period.is_zero();

@@ -1,0 +1,230 @@
+//! The README's ten-minute path and its "What leaves your cluster" example, run as written: every
+//! command of their `sh` blocks, in order, with the built binaries for `target/release/`, free
+//! ports for 8080 and 9090, and a scratch directory for `/tmp/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use e2e::{Collector, binary};
+use serde_json::Value;
+
+/// How long one command may take.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The text under `heading`, up to the next heading of the same or a higher level.
+fn section(heading: &str) -> String {
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let after = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    after.split("\n## ").next().unwrap().to_string()
+}
+
+/// The fenced blocks of `language` in `text`, in order, without their indentation.
+fn blocks(text: &str, language: &str) -> Vec<String> {
+    let fence = format!("```{language}\n");
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&fence) {
+        let body = &rest[start + fence.len()..];
+        let end = body.find("```").expect("a closed block");
+        let indent = rest[..start].len() - rest[..start].trim_end_matches(' ').len();
+        let lines: Vec<&str> = body[..end]
+            .lines()
+            .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
+            .collect();
+        found.push(lines.join("\n"));
+        rest = &body[end + 3..];
+    }
+    found
+}
+
+/// The commands of `sh` blocks: continued lines joined, comments and blank lines left out.
+fn commands(text: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    for block in blocks(text, "sh") {
+        let mut current = String::new();
+        for line in block.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.strip_suffix('\\') {
+                Some(start) => current.push_str(start),
+                None => {
+                    current.push_str(line);
+                    commands.push(std::mem::take(&mut current));
+                }
+            }
+        }
+    }
+    commands
+}
+
+/// A shell for the README's commands, on this machine's free ports and a scratch directory; the
+/// background processes it started are stopped when it is dropped.
+struct Shell {
+    binaries: PathBuf,
+    scratch: tempfile::TempDir,
+    public: String,
+    admin: String,
+    background: Vec<u32>,
+    collector: Option<Collector>,
+}
+
+impl Shell {
+    fn new() -> Shell {
+        let free = || {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().to_string()
+        };
+        Shell {
+            binaries: binary("collector").parent().unwrap().to_owned(),
+            scratch: tempfile::tempdir().unwrap(),
+            public: free(),
+            admin: free(),
+            background: Vec::new(),
+            collector: None,
+        }
+    }
+
+    /// The command as it runs here.
+    fn rewrite(&self, command: &str) -> String {
+        command
+            .replace("target/release/", &format!("{}/", self.binaries.display()))
+            .replace("127.0.0.1:8080", &self.public)
+            .replace("127.0.0.1:9090", &self.admin)
+            .replace("/tmp/", &format!("{}/", self.scratch.path().display()))
+    }
+
+    /// Runs one command; returns what it printed. `target/release/collector` starts the
+    /// collector in the background (where the README's reader keeps it in the foreground).
+    async fn run(&mut self, command: &str) -> String {
+        if command == "target/release/collector" {
+            let mut collector = tokio::process::Command::new(self.binaries.join("collector"));
+            collector
+                .current_dir(self.scratch.path())
+                .args(["--listen", &self.public, "--admin-listen", &self.admin])
+                .args(["--log-format", "json"]);
+            let started = Collector::spawn(collector).await.unwrap_or_else(|log| {
+                panic!(
+                    "{command}: the collector did not start:\n{}",
+                    log.join("\n")
+                )
+            });
+            self.collector = Some(started);
+            return String::new();
+        }
+        let line = self.rewrite(command);
+        let mut shell = tokio::process::Command::new("sh");
+        shell.arg("-c").arg(&line).current_dir(workspace());
+        let (code, stdout, stderr) = e2e::run_captured(shell, COMMAND_DEADLINE).await;
+        assert_eq!(code, Some(0), "{line}\n{stdout}\n{stderr}");
+        if let Some(pid) = stdout.split("kill ").nth(1) {
+            self.background
+                .push(pid.trim().parse().expect("the printed pid"));
+        }
+        stdout
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        for pid in &self.background {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_ten_minute_path_works_as_written() {
+    let commands = commands(&section("## Ten minutes from a fresh clone"));
+    assert!(
+        commands[0].starts_with("cargo build --release"),
+        "the path starts with its one build: {commands:?}"
+    );
+    let mut shell = Shell::new();
+    let mut printed = Vec::new();
+    // The build is the test suite's own (`cargo build --workspace --bins`).
+    for command in &commands[1..] {
+        printed.push((command.clone(), shell.run(command).await));
+    }
+    let output = |wanted: &str| -> Vec<&String> {
+        printed
+            .iter()
+            .filter(|(command, _)| command.contains(wanted))
+            .map(|(_, output)| output)
+            .collect()
+    };
+    let spartakus = output("spartakus-readme.json");
+    assert!(spartakus[0].contains("204 No Content"), "{}", spartakus[0]);
+    let clusters = output("/api/v1/clusters");
+    let before: Value = serde_json::from_str(clusters[0]).unwrap();
+    let after: Value = serde_json::from_str(clusters.last().unwrap()).unwrap();
+    assert_eq!(before["clusters"].as_array().unwrap().len(), 1, "{before}");
+    assert_eq!(
+        after["clusters"].as_array().unwrap().len(),
+        2,
+        "the volunteer's cluster too: {after}"
+    );
+    let dry_run: common::Report = serde_json::from_str(output("--dry-run")[0]).unwrap();
+    assert_eq!(dry_run.nodes.len(), 5, "the stand-in's five nodes");
+    let stats: Value = serde_json::from_str(output("stats?window=30d")[0]).unwrap();
+    assert_eq!(stats["clusters"], 1);
+    assert!(shell.collector.is_some() && !shell.background.is_empty());
+}
+
+#[tokio::test]
+async fn the_example_report_is_what_its_command_prints() {
+    let text = section("## What leaves your cluster");
+    let commands = commands(&text);
+    let example = &blocks(&text, "json")[0];
+    let mut shell = Shell::new();
+    let mut printed = String::new();
+    for command in &commands {
+        printed = shell.run(command).await;
+    }
+    let (documented, real) = (normalized(example), normalized(&printed));
+    assert_eq!(
+        documented.0, real.0,
+        "the README's example is not what the command prints (but for time and ages)"
+    );
+    // Ages grow while the stand-in runs: by at most a bucket (about 9%) here.
+    for (was, is) in documented.1.iter().zip(&real.1) {
+        assert!(
+            was <= is && *is <= was + (was / 10).max(10),
+            "{documented:?}\n{real:?}"
+        );
+    }
+}
+
+/// The report's text with its timestamp and ages blanked, and its ages in order.
+fn normalized(report: &str) -> (String, Vec<i64>) {
+    let mut ages = Vec::new();
+    let lines: Vec<String> = report
+        .trim_end()
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("\"timestamp\"") {
+                "  \"timestamp\": …,".to_string()
+            } else if let Some((head, tail)) = line.split_once("\"ageSeconds\": ") {
+                let value: Value = serde_json::from_str(tail).unwrap();
+                ages.extend(["p50", "p90", "p99", "max"].map(|p| value[p].as_i64().unwrap()));
+                format!("{head}\"ageSeconds\": …")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    (lines.join("\n"), ages)
+}
