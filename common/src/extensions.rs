@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use strum::{EnumString, IntoStaticStr, VariantArray};
+
 use crate::report::Extension;
 use crate::validate::string_problem;
 
@@ -13,7 +15,8 @@ const MAX_NAME: usize = 63;
 const MAX_PREFIX: usize = 253;
 
 /// Why an extension was left out of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum DropReason {
     /// The key is not a Kubernetes qualified name.
     InvalidName,
@@ -27,21 +30,11 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, for metrics.
-    pub const ALL: [DropReason; 4] = [
-        DropReason::InvalidName,
-        DropReason::ValueTooLong,
-        DropReason::ValueNotPrintable,
-        DropReason::Duplicate,
-    ];
+    pub const ALL: &[DropReason] = <DropReason as VariantArray>::VARIANTS;
 
     /// Label value for metrics and logs.
     pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::InvalidName => "invalid_name",
-            DropReason::ValueTooLong => "value_too_long",
-            DropReason::ValueNotPrintable => "value_not_printable",
-            DropReason::Duplicate => "duplicate",
-        }
+        self.into()
     }
 }
 
@@ -133,6 +126,22 @@ pub fn retain_valid(extensions: &mut Vec<Extension>) -> Vec<(String, DropReason)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::words::Words;
+
+    /// Metrics label values: dashboards and alerts name them.
+    #[test]
+    fn reasons_keep_their_label_values() {
+        assert_eq!(
+            DropReason::words(),
+            [
+                "invalid_name",
+                "value_too_long",
+                "value_not_printable",
+                "duplicate"
+            ]
+        );
+        assert!(DropReason::parse_back());
+    }
 
     #[test]
     fn qualified_names() {
