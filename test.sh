@@ -19,14 +19,22 @@ export BQEMULATOR
 # The README's ten-minute path runs in the suite as written (tests/tests/ten_minutes.rs), curl and
 # all.
 if ! command -v curl >/dev/null; then
-    (apt-get update -qq && apt-get install -y -qq curl) >&2
+    if command -v apt-get >/dev/null; then
+        (apt-get update -qq && apt-get install -y -qq curl) >&2
+    else
+        echo "curl is missing and there is no apt-get: install curl" >&2
+        exit 1
+    fi
 fi
 
 # Unused dependencies (cargo-machete) and the licences and bans of deny.toml (cargo-deny), both
 # installed through Cargo when missing. Advisories need the RustSec database from the network:
 # they are not checked here.
-command -v cargo-machete >/dev/null || cargo install --locked cargo-machete@0.9.2
-command -v cargo-deny >/dev/null || cargo install --locked cargo-deny@0.20.2
+install_tool() { # crate version
+    "$1" --version 2>/dev/null | grep -qx ".*$2" || cargo install --locked "$1@$2"
+}
+install_tool cargo-machete 0.9.2
+install_tool cargo-deny 0.20.2
 
 cargo fmt --all --check
 cargo machete

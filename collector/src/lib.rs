@@ -165,6 +165,7 @@ pub async fn serve(
         task.abort();
     }
     state.store().close().await;
+    maintenance::log_summary(state.metrics().ingest_summary.take());
     tracing::info!("store closed");
     match result {
         Ok(Ok(_)) => Ok(()),

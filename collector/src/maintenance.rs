@@ -78,15 +78,16 @@ where
 }
 
 /// One INFO line of what ingest answered since the last one (nothing when nothing arrived): a
-/// running collector shows it works without a line per report.
-fn log_summary(counts: IngestCounts) {
+/// running collector shows it works without a line per report. Also logged at shutdown, for the
+/// last, partial minute.
+pub(crate) fn log_summary(counts: IngestCounts) {
     if !counts.is_empty() {
         tracing::info!(
             accepted = counts.accepted,
             duplicates = counts.duplicates,
             refused = counts.refused,
             unavailable = counts.unavailable,
-            "reports received in the last minute"
+            "reports received since the last summary"
         );
     }
 }

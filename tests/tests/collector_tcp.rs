@@ -139,6 +139,25 @@ async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
     assert!(acked_offsets.len() >= 200);
     let log = collector.log.lock().unwrap().join("\n");
     assert!(log.contains("store closed"), "{log}");
+    // No line per report, but a summary of them (at the latest when it stops).
+    let accepted: u64 = collector
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["fields"]["message"] == "reports received since the last summary")
+        .map(|entry| entry["fields"]["accepted"].as_u64().unwrap())
+        .sum();
+    assert!(
+        accepted >= acked_offsets.len() as u64,
+        "{accepted} accepted in the summaries, {} acknowledged",
+        acked_offsets.len()
+    );
+    assert!(
+        collector.log.lock().unwrap().len() < 100,
+        "a line per report? {log}"
+    );
 
     // Every acknowledged report is there after a restart.
     let restarted = Collector::start(&binary("collector"), &data, &[]).await;

@@ -234,15 +234,19 @@ async fn every_sink_gets_every_report_and_a_sink_that_is_down_holds_back_no_othe
         .unwrap()
             >= 1.0
     );
-    // The startup healthcheck saw Woopra down.
-    wait_for_metric(
-        &client,
-        &collector,
-        "collector_sink_up",
-        &woopra_labels,
-        0.0,
-    )
+    // The startup healthcheck saw Woopra down (the gauge is 0 before the check too: the log says
+    // it ran).
+    wait_for("Woopra's healthcheck to fail", DEADLINE, || async {
+        let log = collector.log.lock().unwrap();
+        log.iter()
+            .any(|line| line.contains("sink healthcheck failed") && line.contains("\"woopra\""))
+            .then_some(())
+    })
     .await;
+    assert_eq!(
+        metric(&text, "collector_sink_up", &woopra_labels),
+        Some(0.0)
+    );
 
     // Woopra comes back: its backlog drains.
     woopra.script.set_down(false);

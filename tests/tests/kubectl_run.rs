@@ -1,7 +1,8 @@
 //! The README's `kubectl run` one-liner works as written: the pod the line creates (built here as
 //! kubectl builds it, from the flags of the README line itself) runs as the volunteer's service
-//! account with its token mounted, meets its namespace's pod-security level, is bound to the
-//! volunteer's ClusterRole, and passes flags the volunteer accepts. (kubectl itself is not needed.)
+//! account with its token mounted, meets the rules of its namespace's `restricted` pod-security
+//! level that such a pod can break, is bound to the volunteer's ClusterRole, and passes flags the
+//! volunteer accepts. (kubectl itself is not needed: its pod and patch are modelled here.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,29 +102,43 @@ fn pod(run: &Run) -> Pod {
     serde_json::from_value(pod).expect("the pod is a Pod")
 }
 
-/// kubectl's patch of the generated object: a JSON merge patch, or with `strategic` one that
-/// merges list items by their `name` (the merge key of containers).
+/// Lists a strategic merge merges item by item, by `name` (their merge key); it replaces others.
+const MERGED_BY_NAME: [&str; 5] = [
+    "containers",
+    "initContainers",
+    "volumes",
+    "env",
+    "volumeMounts",
+];
+
+/// kubectl's patch of the generated object: a JSON merge patch (RFC 7386: objects merge, `null`
+/// deletes, anything else replaces), or with `strategic` one that also merges the lists of
+/// [`MERGED_BY_NAME`] item by item.
 fn merge(target: &mut Value, patch: &Value, strategic: bool) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                match target.get_mut(key) {
-                    Some(existing) => merge(existing, value, strategic),
-                    None => {
-                        target.insert(key.clone(), value.clone());
+    let (Value::Object(target), Value::Object(patch)) = (&mut *target, patch) else {
+        *target = patch.clone();
+        return;
+    };
+    for (key, value) in patch {
+        match (target.get_mut(key), value) {
+            (_, Value::Null) => {
+                target.remove(key);
+            }
+            (Some(Value::Array(items)), Value::Array(patches))
+                if strategic && MERGED_BY_NAME.contains(&key.as_str()) =>
+            {
+                for patch in patches {
+                    match items.iter_mut().find(|item| item["name"] == patch["name"]) {
+                        Some(item) => merge(item, patch, strategic),
+                        None => items.push(patch.clone()),
                     }
                 }
             }
-        }
-        (Value::Array(target), Value::Array(patch)) if strategic => {
-            for item in patch {
-                match target.iter_mut().find(|t| t["name"] == item["name"]) {
-                    Some(existing) => merge(existing, item, strategic),
-                    None => target.push(item.clone()),
-                }
+            (Some(existing), _) => merge(existing, value, strategic),
+            (None, _) => {
+                target.insert(key.clone(), value.clone());
             }
         }
-        (target, patch) => *target = patch.clone(),
     }
 }
 
@@ -155,6 +170,16 @@ fn volunteer_manifests() -> (Namespace, ServiceAccount, ClusterRoleBinding) {
 fn the_documented_one_liner_makes_a_pod_that_can_report() {
     let commands = documented_commands();
     assert!(!commands.is_empty(), "the README has no kubectl run line");
+    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let prepared = readme
+        .find(
+            "kubectl apply -f manifests/volunteer/namespace.yaml -f manifests/volunteer/rbac.yaml",
+        )
+        .expect("the README applies the volunteer's namespace and RBAC");
+    assert!(
+        prepared < readme.find("kubectl run ").unwrap(),
+        "before the kubectl run line"
+    );
     let (namespace, account, binding) = volunteer_manifests();
     for command in commands {
         let run = parse(&command);
@@ -269,4 +294,12 @@ fn the_pod_model_follows_kubectl() {
     assert_eq!(container.stdin, Some(true));
     assert_eq!(container.args.as_deref(), Some(&["--a=1".to_string()][..]));
     assert_eq!(merged.metadata.namespace.as_deref(), Some("ns"));
+    // A list without a merge key (args) is replaced, and null deletes.
+    let run = parse(
+        "kubectl run v --image=img --override-type=strategic --overrides='{\"metadata\":{\"labels\":null},\"spec\":{\"containers\":[{\"name\":\"v\",\"args\":[\"--b\"]}]}}' -- --a=1 --c",
+    );
+    let patched = pod(&run);
+    let container = &patched.spec.as_ref().unwrap().containers[0];
+    assert_eq!(container.args.as_deref(), Some(&["--b".to_string()][..]));
+    assert_eq!(patched.metadata.labels, None);
 }

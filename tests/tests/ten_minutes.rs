@@ -1,6 +1,10 @@
-//! The README's ten-minute path and its "What leaves your cluster" example, run as written: every
-//! command of their `sh` blocks, in order, with the built binaries for `target/release/`, free
-//! ports for 8080 and 9090, and a scratch directory for `/tmp/`.
+//! The README's ten-minute path and its "What leaves your cluster" example, run command by command
+//! from their `sh` blocks, in order and from the clone's directory. What differs from a reader's
+//! paste, and why it is safe: the build is the test suite's own (this test checks that the
+//! documented build makes every binary the path runs), the binaries are its debug ones, the
+//! collector listens on free ports instead of its defaults (this test checks that the defaults are
+//! the 8080 and 9090 the commands name) with its data in a scratch directory, and `/tmp/` is that
+//! scratch directory.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -96,13 +100,14 @@ impl Shell {
         }
     }
 
-    /// The command as it runs here.
+    /// The command as it runs here (the scratch directory first: the binaries may well live
+    /// under `/tmp/` themselves).
     fn rewrite(&self, command: &str) -> String {
         command
+            .replace("/tmp/", &format!("{}/", self.scratch.path().display()))
             .replace("target/release/", &format!("{}/", self.binaries.display()))
             .replace("127.0.0.1:8080", &self.public)
             .replace("127.0.0.1:9090", &self.admin)
-            .replace("/tmp/", &format!("{}/", self.scratch.path().display()))
     }
 
     /// Runs one command; returns what it printed. `target/release/collector` starts the
@@ -149,10 +154,8 @@ impl Drop for Shell {
 #[tokio::test]
 async fn the_ten_minute_path_works_as_written() {
     let commands = commands(&section("## Ten minutes from a fresh clone"));
-    assert!(
-        commands[0].starts_with("cargo build --release"),
-        "the path starts with its one build: {commands:?}"
-    );
+    assert_builds_what_runs(&commands);
+    assert_collector_defaults();
     let mut shell = Shell::new();
     let mut printed = Vec::new();
     // The build is the test suite's own (`cargo build --workspace --bins`).
@@ -182,6 +185,43 @@ async fn the_ten_minute_path_works_as_written() {
     let stats: Value = serde_json::from_str(output("stats?window=30d")[0]).unwrap();
     assert_eq!(stats["clusters"], 1);
     assert!(shell.collector.is_some() && !shell.background.is_empty());
+}
+
+/// The path's first command is its one build, and it builds every binary the others run.
+fn assert_builds_what_runs(commands: &[String]) {
+    let build = &commands[0];
+    assert!(
+        build.starts_with("cargo build --release") && build.contains("--bins"),
+        "the path starts with its one build: {commands:?}"
+    );
+    let words: Vec<&str> = build.split_whitespace().collect();
+    let packages: Vec<&str> = words
+        .windows(2)
+        .filter(|pair| pair[0] == "-p")
+        .map(|pair| pair[1])
+        .collect();
+    for (binary, package) in [
+        ("collector", "collector"),
+        ("volunteer", "volunteer"),
+        ("kube-standin", "e2e"),
+    ] {
+        let used = commands[1..]
+            .iter()
+            .any(|command| command.contains(&format!("target/release/{binary}")));
+        assert!(
+            !used || packages.contains(&package),
+            "{binary} runs, but the build ({build}) does not build {package}"
+        );
+    }
+}
+
+/// The ports and data directory the path's commands assume are the collector's defaults.
+fn assert_collector_defaults() {
+    use clap::Parser;
+    let defaults = collector::Config::try_parse_from(["collector"]).unwrap();
+    assert_eq!(defaults.listen.port(), 8080);
+    assert_eq!(defaults.admin_listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(defaults.data_dir, Path::new("./data"));
 }
 
 #[tokio::test]

@@ -36,8 +36,7 @@ struct Args {
     background: bool,
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.background {
         let Some(kubeconfig) = &args.kubeconfig else {
@@ -45,6 +44,14 @@ async fn main() -> anyhow::Result<()> {
         };
         return detach(kubeconfig);
     }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(args))
+}
+
+/// Serves the cluster until killed.
+async fn serve(args: Args) -> anyhow::Result<()> {
     let size = ClusterSize {
         nodes: args.nodes,
         namespaces: args.namespaces,
@@ -54,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     if let Some(path) = &args.kubeconfig {
         // Written whole, then renamed: whoever waits for the file never reads half of it.
-        let partial = path.with_extension("partial");
+        let partial = with_suffix(path, ".partial");
         std::fs::write(&partial, kube_standin::kubeconfig(address))?;
         std::fs::rename(&partial, path)?;
     }
@@ -63,7 +70,15 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs this program again without `--background`, detached, and waits for its kubeconfig.
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Runs this program again without `--background`, detached (its errors go to
+/// `<kubeconfig>.log`), and waits for its kubeconfig.
 fn detach(kubeconfig: &Path) -> anyhow::Result<()> {
     match std::fs::remove_file(kubeconfig) {
         Ok(()) => {}
@@ -73,17 +88,21 @@ fn detach(kubeconfig: &Path) -> anyhow::Result<()> {
     let arguments = std::env::args_os()
         .skip(1)
         .filter(|argument| argument != "--background");
+    let log_path = with_suffix(kubeconfig, ".log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     let mut child = Command::new(std::env::current_exe()?)
         .args(arguments)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .context("starting the background server")?;
     let started = Instant::now();
     while !kubeconfig.exists() {
         if let Some(status) = child.try_wait()? {
-            bail!("the background server stopped before it listened ({status})");
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            bail!("the background server stopped before it listened ({status}): {said}");
         }
         if started.elapsed() > START_DEADLINE {
             let _ = child.kill();
