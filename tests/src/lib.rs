@@ -293,6 +293,54 @@ pub fn report(cluster: &str, timestamp: i64) -> Value {
     })
 }
 
+/// The workspace's root directory (the clone).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the e2e crate lives in the workspace")
+        .to_owned()
+}
+
+/// The text of README.md.
+pub fn readme() -> String {
+    std::fs::read_to_string(workspace().join("README.md")).unwrap()
+}
+
+/// The README's text under `heading`, up to the next heading of any level.
+pub fn readme_section(heading: &str) -> String {
+    let readme = readme();
+    let section = readme
+        .split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("README has no {heading:?}"))
+        .1;
+    section.split("\n#").next().unwrap().to_string()
+}
+
+/// The fenced blocks of `language` in `text`, in order, without the indentation of their fence.
+pub fn code_blocks(text: &str, language: &str) -> Vec<String> {
+    let fence = format!("```{language}\n");
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&fence) {
+        let body = &rest[start + fence.len()..];
+        let end = body.find("```").expect("a closed block");
+        let indent = rest[..start].len() - rest[..start].trim_end_matches(' ').len();
+        let lines: Vec<&str> = body[..end]
+            .lines()
+            .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
+            .collect();
+        found.push(lines.join("\n"));
+        rest = &body[end + 3..];
+    }
+    found
+}
+
+/// A loopback address nothing listens on (just bound and released).
+pub fn free_address() -> String {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().to_string()
+}
+
 /// A fixture file of the `common` crate (Spartakus example reports and ours).
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!(

@@ -5,24 +5,17 @@
 //! volunteer accepts. (kubectl itself is not needed: its pod and patch are modelled here.)
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use e2e::workspace;
 use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
 /// Every `kubectl run` command of the README, continued lines joined.
 fn documented_commands() -> Vec<String> {
-    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let readme = e2e::readme();
     let mut commands = Vec::new();
     let mut current: Option<String> = None;
     for line in readme.lines() {
@@ -170,7 +163,7 @@ fn volunteer_manifests() -> (Namespace, ServiceAccount, ClusterRoleBinding) {
 fn the_documented_one_liner_makes_a_pod_that_can_report() {
     let commands = documented_commands();
     assert!(!commands.is_empty(), "the README has no kubectl run line");
-    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
+    let readme = e2e::readme();
     let prepared = readme
         .find(
             "kubectl apply -f manifests/volunteer/namespace.yaml -f manifests/volunteer/rbac.yaml",

@@ -5,19 +5,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use e2e::workspace;
 use syn::visit::Visit;
 
 /// Longest source file outside a `tests/` folder, its own `#[cfg(test)]` module included.
 const MAX_FILE_LINES: usize = 450;
 
 type Module = Vec<String>;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -4,20 +4,7 @@
 use std::collections::BTreeSet;
 
 use clap::{Command, CommandFactory};
-
-fn readme() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap()
-}
-
-/// The text under `heading`, up to the next heading.
-fn section(heading: &str) -> String {
-    let readme = readme();
-    let section = readme
-        .split_once(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("README has no {heading:?}"))
-        .1;
-    section.split("\n#").next().unwrap().to_string()
-}
+use e2e::{code_blocks, readme_section as section};
 
 /// The cells of the table rows under `heading` (up to the next heading) whose first cell starts
 /// with `prefix`.
@@ -122,12 +109,10 @@ fn readme_lists_every_volunteer_metric() {
 
 /// The first fenced block of `language` in the section under `heading`.
 fn code_block(heading: &str, language: &str) -> String {
-    let text = section(heading);
-    let block = text
-        .split_once(&format!("```{language}\n"))
+    code_blocks(&section(heading), language)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("{heading}: no {language} block"))
-        .1;
-    block.split_once("```").unwrap().0.to_string()
 }
 
 /// Every field path of a report (`nodes[].capacity[].value`, `objects.<kind>.total`).

@@ -9,52 +9,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use e2e::{Collector, binary};
+use e2e::{Collector, binary, code_blocks, free_address, readme_section as section, workspace};
 use serde_json::Value;
 
 /// How long one command may take.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-/// The text under `heading`, up to the next heading of the same or a higher level.
-fn section(heading: &str) -> String {
-    let readme = std::fs::read_to_string(workspace().join("README.md")).unwrap();
-    let after = readme
-        .split_once(&format!("\n{heading}\n"))
-        .unwrap_or_else(|| panic!("README has no {heading:?}"))
-        .1;
-    after.split("\n## ").next().unwrap().to_string()
-}
-
-/// The fenced blocks of `language` in `text`, in order, without their indentation.
-fn blocks(text: &str, language: &str) -> Vec<String> {
-    let fence = format!("```{language}\n");
-    let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(&fence) {
-        let body = &rest[start + fence.len()..];
-        let end = body.find("```").expect("a closed block");
-        let indent = rest[..start].len() - rest[..start].trim_end_matches(' ').len();
-        let lines: Vec<&str> = body[..end]
-            .lines()
-            .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
-            .collect();
-        found.push(lines.join("\n"));
-        rest = &body[end + 3..];
-    }
-    found
-}
-
 /// The commands of `sh` blocks: continued lines joined, comments and blank lines left out.
 fn commands(text: &str) -> Vec<String> {
     let mut commands = Vec::new();
-    for block in blocks(text, "sh") {
+    for block in code_blocks(text, "sh") {
         let mut current = String::new();
         for line in block.lines() {
             let line = line.trim();
@@ -86,15 +50,11 @@ struct Shell {
 
 impl Shell {
     fn new() -> Shell {
-        let free = || {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().to_string()
-        };
         Shell {
             binaries: binary("collector").parent().unwrap().to_owned(),
             scratch: tempfile::tempdir().unwrap(),
-            public: free(),
-            admin: free(),
+            public: free_address(),
+            admin: free_address(),
             background: Vec::new(),
             collector: None,
         }
@@ -228,7 +188,7 @@ fn assert_collector_defaults() {
 async fn the_example_report_is_what_its_command_prints() {
     let text = section("## What leaves your cluster");
     let commands = commands(&text);
-    let example = &blocks(&text, "json")[0];
+    let example = &code_blocks(&text, "json")[0];
     let mut shell = Shell::new();
     let mut printed = String::new();
     for command in &commands {

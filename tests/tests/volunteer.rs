@@ -8,7 +8,7 @@ use e2e::kube_standin::{
     CANARY, ClusterSize, Faults, KUBE_SYSTEM_UID, assert_no_canaries, cluster,
 };
 use e2e::{
-    Collector, binary, get_json, run_captured as run, run_to_end, sigterm,
+    Collector, binary, free_address, get_json, run_captured as run, run_to_end, sigterm,
     volunteer_command as volunteer,
 };
 use serde_json::Value;
@@ -238,12 +238,6 @@ async fn sigterm_interrupts_a_backoff() {
     assert!(signalled.elapsed() < Duration::from_secs(5));
     // A one-shot run stopped before delivering did not deliver.
     assert_eq!(status.code(), Some(1));
-}
-
-/// A loopback address nothing listens on (just bound and released).
-fn free_address() -> String {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().to_string()
 }
 
 #[tokio::test]
