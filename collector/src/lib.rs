@@ -9,6 +9,7 @@ mod maintenance;
 pub mod metrics;
 pub mod ratelimit;
 pub mod sinks;
+pub mod stats;
 pub mod store;
 
 use std::future::Future;
