@@ -110,6 +110,21 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_BIGQUERY_ENDPOINT")]
     pub bigquery_endpoint: Option<url::Url>,
 
+    /// Smallest number of distinct clusters a published statistic may count: weekly cells (and
+    /// extension keys) counted from fewer are folded into `other`. `1` publishes every group.
+    #[arg(long, env = "COLLECTOR_MIN_GROUP_CLUSTERS", default_value = "5")]
+    pub min_group_clusters: NonZeroU32,
+
+    /// Also serve the weekly statistics (`/api/v1/stats/dimensions`, `/weekly`, `/export`:
+    /// thresholded aggregates only) on the public listener, without a token.
+    #[arg(long, env = "COLLECTOR_PUBLIC_STATS")]
+    pub public_stats: bool,
+
+    /// How often reports received since the last run are folded into the weekly statistics
+    /// (published answers change only then); `0` folds only at startup and after an import.
+    #[arg(long, env = "COLLECTOR_STATS_ROLLUP_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub stats_rollup_interval: Duration,
+
     /// Log line format.
     #[arg(long, env = "COLLECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

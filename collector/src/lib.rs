@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod error;
 mod maintenance;
 pub mod metrics;
+pub mod published;
 pub mod ratelimit;
 pub mod sinks;
 pub mod stats;
@@ -85,6 +86,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     );
     let options = ServeOptions {
         retention: config.retention,
+        stats_rollup_interval: config.stats_rollup_interval,
         delivery: delivery::DeliverySettings {
             max_age: config.max_delivery_age,
             max_backoff: config.delivery_max_backoff,
@@ -98,6 +100,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 pub struct ServeOptions {
     /// Retention period of the store.
     pub retention: Duration,
+    /// How often the weekly statistics are rolled up (zero: at startup and after imports).
+    pub stats_rollup_interval: Duration,
     /// Settings of the sinks' delivery workers.
     pub delivery: delivery::DeliverySettings,
 }
@@ -117,10 +121,14 @@ pub async fn serve(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let mut tasks = maintenance::spawn(
-        state.store().clone(),
-        state.metrics_handle(),
-        state.limiter_handle(),
-        options.retention,
+        maintenance::Background {
+            store: state.store().clone(),
+            weekly: state.weekly().clone(),
+            metrics: state.metrics_handle(),
+            limiter: state.limiter_handle(),
+            retention: options.retention,
+            rollup_every: options.stats_rollup_interval,
+        },
         stopped.clone(),
     );
     tasks.extend(delivery::start(

@@ -1,5 +1,5 @@
-//! Background work: retention pruning, store recovery probes, rate-limiter housekeeping and the
-//! log's summary of what ingest answered.
+//! Background work: retention pruning, the weekly statistics' rollup, store recovery probes,
+//! rate-limiter housekeeping and the log's summary of what ingest answered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::metrics::{IngestCounts, Metrics};
+use crate::published::WeeklyStats;
 use crate::ratelimit::ClusterRateLimiter;
 use crate::store::Store;
 
@@ -21,19 +22,50 @@ const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// How often rate-limit state of idle clusters is dropped.
 const HOUSEKEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// Starts the background loops over `store` (and the rate limiter, when there is one); they
-/// end when `stopped` turns true.
-pub fn spawn(
-    store: Store,
-    metrics: Arc<Metrics>,
-    limiter: Option<Arc<ClusterRateLimiter>>,
-    retention: Duration,
-    stopped: watch::Receiver<bool>,
-) -> Vec<JoinHandle<()>> {
+/// What the background loops work on.
+pub struct Background {
+    /// The store.
+    pub store: Store,
+    /// The weekly statistics.
+    pub weekly: WeeklyStats,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The rate limiter, when there is one.
+    pub limiter: Option<Arc<ClusterRateLimiter>>,
+    /// Retention period.
+    pub retention: Duration,
+    /// How often the weekly statistics are rolled up (zero: at startup only).
+    pub rollup_every: Duration,
+}
+
+/// Starts the background loops; they end when `stopped` turns true.
+pub fn spawn(background: Background, stopped: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    let Background {
+        store,
+        weekly,
+        metrics,
+        limiter,
+        retention,
+        rollup_every,
+    } = background;
     let prune_store = store.clone();
     let probe_store = store.clone();
     let summary_metrics = metrics.clone();
+    let rollup = async move |weekly: WeeklyStats| {
+        if let Err(error) = weekly.refresh().await {
+            tracing::warn!(%error, "the weekly statistics' rollup failed; will retry");
+        }
+    };
+    let rollup_stopped = stopped.clone();
+    let rollup_task = tokio::spawn(async move {
+        if rollup_every.is_zero() {
+            rollup(weekly).await;
+        } else {
+            every(rollup_every, rollup_stopped, move || rollup(weekly.clone())).await;
+        }
+    });
     vec![
+        rollup_task,
         tokio::spawn(every(PRUNE_EVERY, stopped.clone(), move || {
             let store = prune_store.clone();
             let metrics = metrics.clone();

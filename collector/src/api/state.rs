@@ -1,4 +1,5 @@
-//! What every handler shares: the store, metrics, sinks, rate limiter, settings and tokens.
+//! What every handler shares: the store, the weekly statistics, metrics, sinks, rate limiter,
+//! settings and tokens.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +10,7 @@ use common::ClusterIdRule;
 use crate::config::{Config, Secret};
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::published::WeeklyStats;
 use crate::ratelimit::ClusterRateLimiter;
 use crate::sinks::Configured;
 use crate::store::Store;
@@ -28,10 +30,13 @@ pub struct ApiSettings {
     pub max_concurrent_requests: usize,
     /// Retention period (the largest useful statistics window).
     pub retention: Duration,
+    /// Whether the public listener serves the weekly statistics too.
+    pub public_stats: bool,
 }
 
 struct Inner {
     store: Store,
+    weekly: WeeklyStats,
     metrics: Arc<Metrics>,
     sinks: Vec<Configured>,
     limiter: Option<Arc<ClusterRateLimiter>>,
@@ -75,9 +80,16 @@ impl AppState {
             request_timeout: config.request_timeout,
             max_concurrent_requests: config.max_concurrent_requests.get(),
             retention: config.retention,
+            public_stats: config.public_stats,
         };
+        let weekly = WeeklyStats::new(
+            store.clone(),
+            config.min_group_clusters.get(),
+            config.retention,
+        )?;
         Ok(AppState(Arc::new(Inner {
             store,
+            weekly,
             metrics,
             sinks,
             limiter,
@@ -91,6 +103,11 @@ impl AppState {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// The weekly statistics.
+    pub fn weekly(&self) -> &WeeklyStats {
+        &self.0.weekly
     }
 
     /// The metrics.

@@ -19,7 +19,7 @@ pub const EXTENSION_KEYS: &str = "extension-keys";
 pub const EXTENSION_PREFIX: &str = "extension:";
 
 /// What a dimension's cells count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Clusters by a value of the whole cluster; `nodes` is the nodes of those clusters.
@@ -264,7 +264,9 @@ fn bucketed(
     bounds: &'static [u64],
     count: impl Fn(&Report) -> Option<u64> + Send + Sync + 'static,
 ) -> Dimension {
-    let mut order: Vec<String> = (0..=bounds.len()).map(|i| bucket_label(bounds, i)).collect();
+    let mut order: Vec<String> = (0..=bounds.len())
+        .map(|i| bucket_label(bounds, i))
+        .collect();
     order.push(NOT_REPORTED.into());
     Dimension {
         name: name.into(),
@@ -414,7 +416,9 @@ mod tests {
             .collect();
         assert_eq!(
             labels,
-            ["0", "1", "2-5", "6-20", "21-100", "101-500", "501-2000", "2001+"]
+            [
+                "0", "1", "2-5", "6-20", "21-100", "101-500", "501-2000", "2001+"
+            ]
         );
         let size = registered("cluster-size").unwrap();
         for (nodes, label) in [(1, "1"), (5, "2-5"), (6, "6-20"), (2000, "501-2000")] {

@@ -35,10 +35,12 @@ pub fn publish_week(raw: Vec<(String, Cell)>, k: i64) -> BTreeMap<String, Vec<Ce
                 .collect()
         })
         .unwrap_or_default();
-    by_dimension.retain(|dimension, _| match dimension.strip_prefix(EXTENSION_PREFIX) {
-        Some(key) => published_keys.iter().any(|published| published == key),
-        None => true,
-    });
+    by_dimension.retain(
+        |dimension, _| match dimension.strip_prefix(EXTENSION_PREFIX) {
+            Some(key) => published_keys.iter().any(|published| published == key),
+            None => true,
+        },
+    );
     by_dimension
         .into_iter()
         .map(|(dimension, cells)| (dimension, fold_small(cells, k)))

@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 
 use super::outbox::OutboxUpdate;
 use super::records::{InsertOutcome, NewReport};
+use super::rollup::RollupProgress;
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -35,6 +36,11 @@ pub(super) enum Command {
         dead_only: bool,
         since: i64,
         reply: oneshot::Sender<Result<u64>>,
+    },
+    Rollup {
+        keep_from: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<RollupProgress>>,
     },
     Shutdown(oneshot::Sender<()>),
 }

@@ -1,6 +1,7 @@
 //! The store's handle: writes go to the writer thread as commands and return once committed;
 //! reads run on read-only connections off the async threads.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,9 +20,12 @@ use super::outbox::{
 };
 use super::read::{self, ClusterSummary, Stats, StoredReport};
 use super::records::{InsertOutcome, NewReport};
+use super::rollup::RollupProgress;
+use super::weekly::{self, WeeklyChanges};
 use super::{schema, writer};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::stats::Week;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "collector.sqlite3";
@@ -60,6 +64,12 @@ impl Store {
         // Prove now that the store takes writes, rather than at the first report.
         writer::probe(&mut conn).map_err(open_error)?;
         writer::register_sinks(&mut conn, &options.sinks).map_err(open_error)?;
+        if writer::check_statistics(&mut conn).map_err(open_error)? {
+            tracing::info!(
+                "the weekly statistics are built from the stored reports (a new store, or a \
+                 collector with other dimensions)"
+            );
+        }
         for (sink, waiting) in outbox::unconfigured(&conn, &options.sinks).map_err(open_error)? {
             tracing::warn!(
                 sink,
@@ -154,6 +164,23 @@ impl Store {
             reply,
         })
         .await
+    }
+
+    /// Folds up to `limit` reports stored since the last step into the weekly statistics; weeks
+    /// starting before `keep_from` (unix seconds) are past retention and not counted.
+    pub async fn rollup(&self, keep_from: i64, limit: usize) -> Result<RollupProgress> {
+        self.ask(|reply| Command::Rollup {
+            keep_from,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// A read connection of its own for the weekly statistics, whose reads can take seconds on
+    /// a large fleet and must not hold up the read API.
+    pub fn weekly_reader(&self) -> Result<WeeklyReader> {
+        Ok(WeeklyReader(ReadConnection::open(&self.db_path)?))
     }
 
     /// Sends the writer a command and waits for its answer.
@@ -285,6 +312,25 @@ fn size_on_disk(db_path: &Path) -> u64 {
             std::fs::metadata(path).ok().map(|m| m.len())
         })
         .sum()
+}
+
+/// The weekly statistics' own read connection.
+#[derive(Clone)]
+pub struct WeeklyReader(ReadConnection);
+
+impl WeeklyReader {
+    /// What changed in the weekly statistics relative to `known` (week to revision, summaries
+    /// through `known_through`), with the summaries through `through`.
+    pub async fn changes(
+        &self,
+        known: BTreeMap<Week, i64>,
+        known_through: Option<Week>,
+        through: Week,
+    ) -> Result<WeeklyChanges> {
+        self.0
+            .run(move |conn| weekly::changes(conn, &known, known_through, through))
+            .await
+    }
 }
 
 /// A sink worker's own read connection to the outbox.

@@ -12,15 +12,19 @@ mod handle;
 pub mod outbox;
 mod read;
 mod records;
+mod rollup;
 mod schema;
 mod sql;
+mod weekly;
 mod writer;
 
-pub use handle::{DB_FILE, OutboxReader, Store, StoreOptions};
+pub use handle::{DB_FILE, OutboxReader, Store, StoreOptions, WeeklyReader};
 pub use outbox::{
     DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats, OutboxUpdate,
     SinkRegistration,
 };
 pub use read::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use records::{InsertOutcome, NewReport, NodeGroup};
+pub use rollup::RollupProgress;
 pub use schema::SCHEMA_VERSION;
+pub use weekly::{CHURN_WEEKS, WeekSummary, WeeklyChanges};

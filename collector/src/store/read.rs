@@ -65,7 +65,7 @@ impl Stats {
 }
 
 /// What a missing value is counted as in statistics.
-pub const NOT_REPORTED: &str = "(not reported)";
+pub use crate::stats::NOT_REPORTED;
 
 /// Clusters in id order, starting after `after`.
 pub fn clusters(

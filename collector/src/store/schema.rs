@@ -101,6 +101,35 @@ CREATE INDEX deliveries_by_report ON deliveries (report_seq);
 DROP INDEX deliveries_by_state;
 DROP INDEX deliveries_by_report;
 "#,
+    // 4: the weekly statistics (see `rollup.rs`). A cluster-week names the latest report
+    // received from a cluster in an ISO week (`week`: its Monday 00:00 UTC, unix seconds); the
+    // cells count those reports per dimension and value; a week's revision grows with every
+    // change, so readers reload only what changed.
+    r#"
+CREATE TABLE stats_cluster_weeks (
+    week        INTEGER NOT NULL,
+    cluster_id  TEXT    NOT NULL,
+    report_seq  INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    nodes       INTEGER NOT NULL,
+    PRIMARY KEY (week, cluster_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX stats_cluster_weeks_by_cluster ON stats_cluster_weeks (cluster_id, week);
+
+CREATE TABLE stats_cells (
+    week      INTEGER NOT NULL,
+    dimension TEXT    NOT NULL,
+    value     TEXT    NOT NULL,
+    clusters  INTEGER NOT NULL,
+    nodes     INTEGER NOT NULL,
+    PRIMARY KEY (week, dimension, value)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE stats_weeks (
+    week     INTEGER PRIMARY KEY,
+    revision INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::command::{Command, MAX_GROUP, Reply, Shared};
 use super::outbox::{self, OutboxUpdate, SinkRegistration};
 use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
+use super::rollup;
 use crate::error::{Error, Result, SharedError};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
@@ -213,6 +214,14 @@ fn insert_all<'a>(
     Ok(outcomes)
 }
 
+/// Starts the weekly statistics over when the registry of dimensions changed (at startup).
+pub(super) fn check_statistics(conn: &mut Connection) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let reset = rollup::reset_if_registry_changed(&tx)?;
+    tx.commit()?;
+    Ok(reset)
+}
+
 /// Records the configured sinks in the store (at startup).
 pub(super) fn register_sinks(
     conn: &mut Connection,
@@ -261,6 +270,20 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             }
             let _ = reply.send(track(shared, result));
         }
+        Command::Rollup {
+            keep_from,
+            limit,
+            reply,
+        } => {
+            let result = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .and_then(|tx| {
+                    let progress = rollup::step(&tx, keep_from, limit)?;
+                    tx.commit()?;
+                    Ok(progress)
+                });
+            let _ = reply.send(track(shared, result));
+        }
         Command::Insert(..) | Command::Outbox(..) | Command::Shutdown(_) => {
             unreachable!("handled by the caller")
         }
@@ -295,6 +318,7 @@ pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
 
 fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    rollup::erase(&tx, cluster_id)?;
     for table in ["report_nodes", "deliveries"] {
         tx.execute(
             &format!(
@@ -312,6 +336,7 @@ fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u
 
 fn prune(conn: &mut Connection, received_before: i64, limit: usize) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    rollup::drop_weeks_before(&tx, received_before)?;
     let limit = limit as i64;
     let victims = "SELECT seq FROM reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2";
     for table in ["report_nodes", "deliveries"] {

@@ -1,0 +1,98 @@
+//! The published weekly statistics: a rollup run folds new reports into the store's weekly
+//! tables, then the in-memory snapshot every statistics answer is served from is rebuilt from
+//! what changed. Requests only read the snapshot, so an anonymous caller cannot make the
+//! collector recompute anything.
+
+mod snapshot;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::time::unix_now;
+use parking_lot::RwLock;
+
+pub use snapshot::{DimensionInfo, Published};
+
+use crate::error::Result;
+use crate::stats::Week;
+use crate::store::{Store, WeeklyReader};
+
+/// Reports folded per rollup transaction, so that a run never holds the writer for long.
+const ROLLUP_CHUNK: usize = 2_000;
+
+/// The weekly statistics of one store; cheap to clone.
+#[derive(Clone)]
+pub struct WeeklyStats(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    reader: WeeklyReader,
+    min_group_clusters: i64,
+    retention: Duration,
+    published: RwLock<Arc<Published>>,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl WeeklyStats {
+    /// Statistics of `store` with groups of fewer than `min_group_clusters` folded, over the
+    /// weeks `retention` keeps. Empty (not ready) until the first [`WeeklyStats::refresh`].
+    pub fn new(store: Store, min_group_clusters: u32, retention: Duration) -> Result<Self> {
+        Ok(WeeklyStats(Arc::new(Inner {
+            reader: store.weekly_reader()?,
+            store,
+            min_group_clusters: i64::from(min_group_clusters.max(1)),
+            retention,
+            published: RwLock::new(Arc::new(Published::default())),
+            running: tokio::sync::Mutex::new(()),
+        })))
+    }
+
+    /// The statistics as last published.
+    pub fn published(&self) -> Arc<Published> {
+        self.0.published.read().clone()
+    }
+
+    /// Folds every report stored since the last run into the weekly tables, then publishes
+    /// what changed. One run at a time; a caller arriving during a run waits for the next.
+    pub async fn refresh(&self) -> Result<()> {
+        let _running = self.0.running.lock().await;
+        let started = Instant::now();
+        let now = unix_now();
+        let keep_from = now.saturating_sub(self.0.retention.as_secs() as i64);
+        let mut folded = 0;
+        loop {
+            let progress = self.0.store.rollup(keep_from, ROLLUP_CHUNK).await?;
+            folded += progress.reports;
+            if progress.caught_up {
+                break;
+            }
+        }
+        let current = self.published();
+        let through = Week::of(now);
+        let changes = self
+            .0
+            .reader
+            .changes(current.revisions().clone(), current.through(), through)
+            .await?;
+        let unchanged = current.ready
+            && current.through() == Some(through)
+            && changes.cells.is_empty()
+            && changes.summaries.is_empty()
+            && changes.revisions == *current.revisions();
+        if !unchanged {
+            let next = current.apply(changes, self.0.min_group_clusters, now);
+            *self.0.published.write() = Arc::new(next);
+        }
+        tracing::debug!(
+            reports = folded,
+            republished = !unchanged,
+            seconds = started.elapsed().as_secs_f64(),
+            "weekly statistics rolled up"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The published statistics in memory: every kept week's summary and thresholded cells, rebuilt
+//! from what changed after each rollup, and the views the API serves from them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use super::views::{DimensionSeries, ExportView, ValueSeries, WeekView, WeeklyView};
+use crate::stats::{
+    Cell, EXTENSION_KEYS, EXTENSION_PREFIX, NOT_REPORTED, OTHER, REGISTRY, Scope, Week, dimensions,
+    publish_week,
+};
+use crate::store::{WeekSummary, WeeklyChanges};
+
+/// One dimension as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DimensionInfo {
+    /// Name, e.g. `architecture` or `extension:example.com/team`.
+    pub name: String,
+    /// What it counts.
+    pub description: String,
+    /// What its cells count.
+    pub scope: Scope,
+}
+
+/// The statistics as published at one moment; immutable, shared by every request.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// False until the first rollup after startup has finished.
+    pub ready: bool,
+    /// Grows with every rebuild (the `ETag` of the answers).
+    pub generation: u64,
+    /// The minimum group size applied.
+    pub min_group_clusters: i64,
+    /// Unix seconds of the rebuild.
+    pub built_at: i64,
+    revisions: BTreeMap<Week, i64>,
+    cells: BTreeMap<Week, Arc<BTreeMap<String, Vec<Cell>>>>,
+    summaries: BTreeMap<Week, WeekSummary>,
+    through: Option<Week>,
+    export_json: OnceLock<Bytes>,
+    export_csv: OnceLock<Bytes>,
+}
+
+impl Published {
+    /// Revisions of the weeks it holds, for the next read of changes.
+    pub fn revisions(&self) -> &BTreeMap<Week, i64> {
+        &self.revisions
+    }
+
+    /// The last week its summaries cover.
+    pub fn through(&self) -> Option<Week> {
+        self.through
+    }
+
+    /// A new snapshot: this one with `changes` applied, cells thresholded at `k`, as of `now`.
+    pub fn apply(&self, changes: WeeklyChanges, k: i64, now: i64) -> Published {
+        let mut cells = self.cells.clone();
+        cells.retain(|week, _| changes.revisions.contains_key(week));
+        for (week, raw) in changes.cells {
+            cells.insert(week, Arc::new(publish_week(raw, k)));
+        }
+        let first = changes.revisions.keys().next().copied();
+        let mut summaries = self.summaries.clone();
+        summaries.extend(changes.summaries);
+        summaries.retain(|week, _| first.is_some_and(|first| *week >= first));
+        Published {
+            ready: true,
+            generation: self.generation + 1,
+            min_group_clusters: k,
+            built_at: now,
+            revisions: changes.revisions,
+            cells,
+            summaries,
+            through: Some(Week::of(now)),
+            export_json: OnceLock::new(),
+            export_csv: OnceLock::new(),
+        }
+    }
+
+    /// Every dimension a request may name: the registry, then one per extension key that some
+    /// kept week publishes.
+    pub fn dimensions(&self) -> Vec<DimensionInfo> {
+        let mut list: Vec<DimensionInfo> = REGISTRY
+            .iter()
+            .map(|d| DimensionInfo {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                scope: d.scope,
+            })
+            .collect();
+        let mut keys: Vec<&str> = self
+            .cells
+            .values()
+            .filter_map(|week| week.get(EXTENSION_KEYS))
+            .flatten()
+            .map(|cell| cell.value.as_str())
+            .filter(|key| *key != OTHER)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        list.extend(keys.into_iter().map(|key| DimensionInfo {
+            name: format!("{EXTENSION_PREFIX}{key}"),
+            description: format!("Clusters by the value of the extension {key}"),
+            scope: Scope::Cluster,
+        }));
+        list
+    }
+
+    /// The last `count` weeks through the current one, oldest first.
+    pub fn last_weeks(&self, count: usize, now: i64) -> Vec<Week> {
+        let current = Week::of(now);
+        (0..count as i64)
+            .rev()
+            .map(|back| current.plus(-back))
+            .collect()
+    }
+
+    /// Every kept week through the current one, oldest first.
+    pub fn kept_weeks(&self, now: i64) -> Vec<Week> {
+        let Some(first) = self.revisions.keys().next().copied() else {
+            return Vec::new();
+        };
+        let mut weeks = Vec::new();
+        let mut week = first;
+        while week <= Week::of(now) {
+            weeks.push(week);
+            week = week.plus(1);
+        }
+        weeks
+    }
+
+    /// The weekly view of `dimension` (or of the totals alone) over `weeks`; `None` for a
+    /// dimension it does not publish.
+    pub fn weekly(&self, dimension: Option<&str>, weeks: &[Week], now: i64) -> Option<WeeklyView> {
+        let dimension = match dimension {
+            Some(name) => Some(self.series(name, weeks)?),
+            None => None,
+        };
+        Some(WeeklyView {
+            min_group_clusters: self.min_group_clusters,
+            weeks: self.week_views(weeks, now),
+            headline: self.headline(now),
+            dimension,
+        })
+    }
+
+    /// Every published dimension over every kept week: the open data set, as JSON.
+    pub fn export_json(&self, now: i64) -> Bytes {
+        self.export_json
+            .get_or_init(|| {
+                Bytes::from(serde_json::to_vec(&self.export(now)).expect("views serialize"))
+            })
+            .clone()
+    }
+
+    /// The open data set as CSV (see [`super::views::export_csv`]).
+    pub fn export_csv(&self, now: i64) -> Bytes {
+        self.export_csv
+            .get_or_init(|| Bytes::from(super::views::export_csv(&self.export(now))))
+            .clone()
+    }
+
+    fn export(&self, now: i64) -> ExportView {
+        let weeks = self.kept_weeks(now);
+        ExportView {
+            min_group_clusters: self.min_group_clusters,
+            generated_at: common::time::rfc3339(self.built_at),
+            weeks: self.week_views(&weeks, now),
+            headline: self.headline(now),
+            dimensions: self
+                .dimensions()
+                .iter()
+                .filter_map(|d| self.series(&d.name, &weeks))
+                .collect(),
+        }
+    }
+
+    fn week_views(&self, weeks: &[Week], now: i64) -> Vec<WeekView> {
+        weeks
+            .iter()
+            .map(|week| {
+                WeekView::new(
+                    *week,
+                    now,
+                    self.summaries.get(week).copied().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The last complete week, the one headline figures use.
+    fn headline(&self, now: i64) -> Option<WeekView> {
+        let week = Week::of(now).plus(-1);
+        self.summaries
+            .get(&week)
+            .map(|summary| WeekView::new(week, now, *summary))
+    }
+
+    fn series(&self, name: &str, weeks: &[Week]) -> Option<DimensionSeries> {
+        let info = self.dimensions().into_iter().find(|d| d.name == name)?;
+        let mut values: BTreeMap<&str, ValueSeries> = BTreeMap::new();
+        for (index, week) in weeks.iter().enumerate() {
+            let Some(cells) = self.cells.get(week).and_then(|cells| cells.get(name)) else {
+                continue;
+            };
+            for cell in cells {
+                let series = values
+                    .entry(cell.value.as_str())
+                    .or_insert_with(|| ValueSeries::empty(&cell.value, weeks.len()));
+                series.clusters[index] = cell.clusters;
+                series.nodes[index] = cell.nodes;
+            }
+        }
+        let mut values: Vec<ValueSeries> = values.into_values().collect();
+        let order = dimensions::registered(name).and_then(|d| d.order.as_ref());
+        let rank = |series: &ValueSeries| {
+            let listed = order
+                .and_then(|order| order.iter().position(|v| *v == series.value))
+                .unwrap_or(usize::MAX);
+            let last = [OTHER, NOT_REPORTED]
+                .iter()
+                .position(|v| *v == series.value)
+                .map_or(0, |i| i + 1);
+            let total: i64 = series.clusters.iter().sum();
+            (last, listed, -total)
+        };
+        values.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.value.cmp(&b.value)));
+        Some(DimensionSeries {
+            name: info.name,
+            description: info.description,
+            scope: info.scope,
+            values,
+        })
+    }
+}
