@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod import;
 mod maintenance;
 pub mod metrics;
 pub mod published;

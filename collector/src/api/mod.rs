@@ -6,9 +6,11 @@ mod clusters;
 mod deliveries;
 mod error;
 mod health;
+mod import;
 mod ingest;
 mod query;
 mod state;
+mod stats;
 
 use std::time::Instant;
 
@@ -52,8 +54,11 @@ pub fn public_router(state: AppState) -> Router {
     );
     let (health, _) = health_routes().split_for_parts();
     let document = openapi();
-    ingest
-        .merge(health)
+    let mut public = ingest.merge(health);
+    if settings.public_stats {
+        public = public.merge(stats_routes().split_for_parts().0);
+    }
+    public
         .route(
             "/openapi.json",
             get(move || {
@@ -94,14 +99,22 @@ fn health_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::version))
 }
 
-fn admin_routes() -> OpenApiRouter<AppState> {
+fn stats_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(stats::dimensions))
+        .routes(routes!(stats::weekly))
+        .routes(routes!(stats::export))
+}
+
+fn admin_routes() -> OpenApiRouter<AppState> {
+    stats_routes()
         .routes(routes!(clusters::list_clusters))
         .routes(routes!(clusters::cluster_reports))
         .routes(routes!(clusters::delete_cluster))
         .routes(routes!(clusters::stats))
         .routes(routes!(deliveries::deliveries))
         .routes(routes!(deliveries::requeue))
+        .routes(routes!(import::import))
 }
 
 fn metrics_routes() -> OpenApiRouter<AppState> {
@@ -117,7 +130,8 @@ pub fn openapi() -> OpenApi {
         .description(Some(
             "Anonymous Kubernetes usage reports (Spartakus v1 compatible). Paths tagged `ingest` \
              and `health` are served on the public listener (default :8080); paths tagged \
-             `admin` on the admin listener (default 127.0.0.1:9090).",
+             `admin` on the admin listener (default 127.0.0.1:9090); paths tagged `stats` on the \
+             admin listener, and on the public one too with `--public-stats`.",
         ))
         .build();
     for routes in [
@@ -158,6 +172,10 @@ const ROUTES: &[&str] = &[
     "/api/v1/clusters/{id}",
     "/api/v1/clusters/{id}/reports",
     "/api/v1/stats",
+    "/api/v1/stats/dimensions",
+    "/api/v1/stats/weekly",
+    "/api/v1/stats/export",
+    "/api/v1/import",
     "/api/v1/deliveries",
     "/api/v1/deliveries/requeue",
 ];

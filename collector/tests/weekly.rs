@@ -1,0 +1,312 @@
+//! The weekly statistics and the import through the routers (`oneshot`): formats, caching,
+//! the minimum group size, which listener serves what, and an idempotent import.
+
+use std::io::Write;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use clap::Parser;
+use collector::{Config, admin_router, public_router};
+use common::time::{rfc3339, unix_now};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct App {
+    _dir: tempfile::TempDir,
+    public: Router,
+    admin: Router,
+}
+
+fn app(flags: &[&str]) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut argv = vec!["collector", "--data-dir", data_dir.to_str().unwrap()];
+    argv.extend_from_slice(flags);
+    let state = collector::open(&Config::parse_from(argv), &[]).unwrap();
+    App {
+        public: public_router(state.clone()),
+        admin: admin_router(state),
+        _dir: dir,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
+    }
+}
+
+async fn call(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        text: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn import(body: impl Into<Body>) -> Request<Body> {
+    Request::post("/api/v1/import")
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(body.into())
+        .unwrap()
+}
+
+fn cluster(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+/// A week ago, so that the reports fall in the last complete week.
+fn last_week() -> i64 {
+    unix_now() - 7 * 86_400
+}
+
+/// Lines of `clusters` clusters reporting `arch` nodes last week, as records of the JSON-lines
+/// sink (even clusters) and bare Spartakus reports (odd ones).
+fn lines(first: u32, clusters: u32, arch: &str) -> String {
+    let at = last_week();
+    (first..first + clusters)
+        .map(|n| {
+            let report = json!({
+                "version": "v1.0.0",
+                "timestamp": at.to_string(),
+                "clusterID": cluster(n),
+                "masterVersion": "v1.30.4",
+                "nodes": [{"id": "c8863d09ecc5be8d9791f72acd275fc2", "architecture": arch}],
+            });
+            let line = if n % 2 == 0 {
+                json!({"receivedAt": rfc3339(at), "report": report})
+            } else {
+                report
+            };
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_import_is_counted_once_and_published_with_the_minimum_group_size() {
+    let app = app(&[]);
+    let answer = call(&app.admin, get("/api/v1/stats/weekly")).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text
+    );
+    assert!(answer.headers.contains_key(header::RETRY_AFTER));
+
+    let body = format!(
+        "{}{}not json\n\n{}",
+        lines(1, 8, "amd64"),
+        lines(9, 4, "riscv64"),
+        json!({"version": "v1.0.0", "clusterID": cluster(99)})
+    );
+    let answer = call(&app.admin, import(body.clone())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let summary = answer.json();
+    assert_eq!(summary["lines"], 14);
+    assert_eq!(summary["stored"], 12);
+    assert_eq!(summary["failed"], 2);
+    assert_eq!(summary["errors"][0]["line"], 13);
+    assert!(
+        summary["errors"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timestamp")
+    );
+
+    let again = call(&app.admin, import(body)).await.json();
+    assert_eq!(
+        (again["stored"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(12))
+    );
+
+    let answer = call(
+        &app.admin,
+        get("/api/v1/stats/weekly?dimension=architecture&weeks=4"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let view = answer.json();
+    assert_eq!(view["minGroupClusters"], 5);
+    assert_eq!(view["weeks"].as_array().unwrap().len(), 4);
+    assert_eq!(view["headline"]["active"], 12, "{view}");
+    assert_eq!(view["headline"]["new"], 12);
+    let values = &view["dimension"]["values"];
+    assert_eq!(values[0]["value"], "amd64");
+    assert_eq!(values[0]["clusters"][2], 8);
+    assert_eq!(values[1]["value"], "other");
+    assert_eq!(values[1]["clusters"][2], 4);
+    assert!(!answer.text.contains("riscv64"));
+}
+
+#[tokio::test]
+async fn csv_etags_and_bad_parameters() {
+    let app = app(&["--min-group-clusters", "1"]);
+    call(&app.admin, import(lines(1, 3, "arm64"))).await;
+    let csv = call(
+        &app.admin,
+        Request::get("/api/v1/stats/weekly?dimension=architecture&weeks=2")
+            .header(header::ACCEPT, "text/csv")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    let mut rows = csv.text.lines();
+    assert_eq!(
+        rows.next(),
+        Some("week,week_start,dimension,value,clusters,nodes")
+    );
+    assert!(csv.text.contains(",fleet,active,3,3\n"), "{}", csv.text);
+    assert!(
+        csv.text.contains(",architecture,arm64,3,3\n"),
+        "{}",
+        csv.text
+    );
+    let same = call(
+        &app.admin,
+        get("/api/v1/stats/weekly?dimension=architecture&weeks=2&format=csv"),
+    )
+    .await;
+    assert_eq!(same.text, csv.text);
+
+    let export = call(&app.admin, get("/api/v1/stats/export")).await;
+    assert_eq!(export.status, StatusCode::OK);
+    let tag = export.headers[header::ETAG].clone();
+    let dimensions = export.json()["dimensions"].as_array().unwrap().len();
+    let listed = call(&app.admin, get("/api/v1/stats/dimensions"))
+        .await
+        .json();
+    assert_eq!(listed["dimensions"].as_array().unwrap().len(), dimensions);
+    let unchanged = call(
+        &app.admin,
+        Request::get("/api/v1/stats/export")
+            .header(header::IF_NONE_MATCH, tag)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    let export_csv = call(&app.admin, get("/api/v1/stats/export?format=csv")).await;
+    assert!(
+        export_csv
+            .text
+            .contains(",server-version-minor,v1.30,3,3\n"),
+        "{}",
+        export_csv.text
+    );
+
+    for (query, expected) in [
+        ("?dimension=nope", "no dimension"),
+        ("?weeks=0", "weeks must be"),
+        ("?weeks=521", "weeks must be"),
+        ("?format=xml", "format"),
+    ] {
+        let answer = call(&app.admin, get(&format!("/api/v1/stats/weekly{query}"))).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            answer.json()["error"].as_str().unwrap().contains(expected),
+            "{query}: {}",
+            answer.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn statistics_are_public_only_when_asked_and_import_stays_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let private = app(&["--admin-token-file", token.to_str().unwrap()]);
+    let public = app(&[
+        "--public-stats",
+        "--admin-token-file",
+        token.to_str().unwrap(),
+    ]);
+    call(
+        &public.admin,
+        Request::post("/api/v1/import")
+            .header(header::AUTHORIZATION, "Bearer s3cret")
+            .body(Body::from(lines(1, 5, "amd64")))
+            .unwrap(),
+    )
+    .await;
+    for path in [
+        "/api/v1/stats/dimensions",
+        "/api/v1/stats/weekly",
+        "/api/v1/stats/export",
+    ] {
+        assert_eq!(
+            call(&private.public, get(path)).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        assert_eq!(
+            call(&private.admin, get(path)).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+        assert_eq!(
+            call(&public.public, get(path)).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let answer = call(&public.public, import(lines(1, 1, "amd64"))).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::NOT_FOUND,
+        "import is never public"
+    );
+    let answer = call(&public.admin, import(lines(1, 1, "amd64"))).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_gzip_import_is_read_as_it_arrives() {
+    let app = app(&["--min-group-clusters", "1"]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(lines(1, 40, "amd64").as_bytes()).unwrap();
+    let compressed = gz.finish().unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        compressed.chunks(100).map(|c| Ok(c.to_vec())).collect();
+    let request = Request::post("/api/v1/import")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap();
+    let summary = call(&app.admin, request).await.json();
+    assert_eq!(summary["stored"], 40, "{summary}");
+    let broken = Request::post("/api/v1/import")
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from("not gzip at all"))
+        .unwrap();
+    let answer = call(&app.admin, broken).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    let answer = call(
+        &app.admin,
+        Request::post("/api/v1/import")
+            .header(header::CONTENT_ENCODING, "br")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
