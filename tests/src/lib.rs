@@ -3,6 +3,7 @@
 //! server stand-in the volunteer is tested and benchmarked against.
 
 pub mod bigquery;
+pub mod fleet;
 pub mod kube_standin;
 pub mod sink_standins;
 pub mod spartakus;
