@@ -170,7 +170,10 @@ async fn store_batch(
     }
     for outcome in futures::future::join_all(inserts).await {
         match outcome {
-            Ok(InsertOutcome::Stored) => summary.stored += 1,
+            Ok(InsertOutcome::Stored) => {
+                summary.stored += 1;
+                state.metrics().reports_imported.inc();
+            }
             Ok(InsertOutcome::Duplicate) => summary.duplicates += 1,
             Ok(InsertOutcome::Conflict) => summary.conflicts += 1,
             Err(error) => {

@@ -1,5 +1,6 @@
-//! The HTTP API: the public router (ingest, health, OpenAPI) and the admin router (read API,
-//! erasure, metrics), their shared state and middleware.
+//! The HTTP API: the public router (ingest, health, OpenAPI, optionally the weekly statistics)
+//! and the admin router (read API, weekly statistics, import, erasure, metrics), their shared
+//! state and middleware.
 
 mod auth;
 mod clusters;
@@ -35,7 +36,7 @@ pub use error::{ApiError, ErrorBody, json_errors};
 pub use state::{ApiSettings, AppState};
 
 /// The public listener's router: `POST /api/v1`, `/healthz`, `/readyz`, `/version`,
-/// `/openapi.json`.
+/// `/openapi.json`, and the weekly statistics when `--public-stats` is given.
 pub fn public_router(state: AppState) -> Router {
     let settings = state.settings().clone();
     let (ingest, _) = ingest_routes().split_for_parts();

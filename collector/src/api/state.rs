@@ -84,6 +84,7 @@ impl AppState {
         };
         let weekly = WeeklyStats::new(
             store.clone(),
+            metrics.clone(),
             config.min_group_clusters.get(),
             config.retention,
         )?;

@@ -46,6 +46,14 @@ pub struct Metrics {
     pub reports_pruned: Counter,
     /// `collector_reports_erased_total`: deleted by cluster opt-out.
     pub reports_erased: Counter,
+    /// `collector_reports_imported_total`: stored through `POST /api/v1/import`.
+    pub reports_imported: Counter,
+    /// `collector_stats_rollup_duration_seconds`: one run of the weekly statistics' rollup.
+    pub stats_rollup_duration: Histogram,
+    /// `collector_stats_rolled_up_reports_total`
+    pub stats_rolled_up_reports: Counter,
+    /// `collector_stats_published_timestamp_seconds`: when the last rollup finished.
+    pub stats_published: Gauge,
     /// `collector_rate_limiter_tracked_clusters`
     pub rate_limiter_tracked: Gauge,
     /// `collector_deliveries_total{sink,type,outcome}`
@@ -156,6 +164,34 @@ impl Metrics {
                 "Reports deleted by a cluster's opt-out (DELETE /api/v1/clusters/{id})",
                 None,
                 Counter::default(),
+            ),
+            reports_imported: register(
+                r,
+                "reports_imported",
+                "Reports stored through POST /api/v1/import",
+                None,
+                Counter::default(),
+            ),
+            stats_rollup_duration: register(
+                r,
+                "stats_rollup_duration",
+                "Time of one rollup of the weekly statistics: folding new reports, republishing",
+                Some(Unit::Seconds),
+                Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            ),
+            stats_rolled_up_reports: register(
+                r,
+                "stats_rolled_up_reports",
+                "Reports folded into the weekly statistics",
+                None,
+                Counter::default(),
+            ),
+            stats_published: register(
+                r,
+                "stats_published_timestamp",
+                "Unix time when the weekly statistics were last rolled up and published",
+                Some(Unit::Seconds),
+                Gauge::default(),
             ),
             rate_limiter_tracked: register(
                 r,

@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 pub use snapshot::{DimensionInfo, Published};
 
 use crate::error::Result;
-use crate::stats::Week;
+use crate::metrics::Metrics;
 use crate::store::{Store, WeeklyReader};
 
 /// Reports folded per rollup transaction, so that a run never holds the writer for long.
@@ -27,6 +27,7 @@ pub struct WeeklyStats(Arc<Inner>);
 
 struct Inner {
     store: Store,
+    metrics: Arc<Metrics>,
     reader: WeeklyReader,
     min_group_clusters: i64,
     retention: Duration,
@@ -37,10 +38,16 @@ struct Inner {
 impl WeeklyStats {
     /// Statistics of `store` with groups of fewer than `min_group_clusters` folded, over the
     /// weeks `retention` keeps. Empty (not ready) until the first [`WeeklyStats::refresh`].
-    pub fn new(store: Store, min_group_clusters: u32, retention: Duration) -> Result<Self> {
+    pub fn new(
+        store: Store,
+        metrics: Arc<Metrics>,
+        min_group_clusters: u32,
+        retention: Duration,
+    ) -> Result<Self> {
         Ok(WeeklyStats(Arc::new(Inner {
             reader: store.weekly_reader()?,
             store,
+            metrics,
             min_group_clusters: i64::from(min_group_clusters.max(1)),
             retention,
             published: RwLock::new(Arc::new(Published::default())),
@@ -64,26 +71,27 @@ impl WeeklyStats {
         loop {
             let progress = self.0.store.rollup(keep_from, ROLLUP_CHUNK).await?;
             folded += progress.reports;
+            self.0
+                .metrics
+                .stats_rolled_up_reports
+                .inc_by(progress.reports as u64);
             if progress.caught_up {
                 break;
             }
         }
         let current = self.published();
-        let through = Week::of(now);
-        let changes = self
-            .0
-            .reader
-            .changes(current.revisions().clone(), current.through(), through)
-            .await?;
-        let unchanged = current.ready
-            && current.through() == Some(through)
-            && changes.cells.is_empty()
-            && changes.summaries.is_empty()
-            && changes.revisions == *current.revisions();
+        let changes = self.0.reader.changes(current.revisions().clone()).await?;
+        let unchanged =
+            current.ready && changes.cells.is_empty() && changes.revisions == *current.revisions();
         if !unchanged {
             let next = current.apply(changes, self.0.min_group_clusters, now);
             *self.0.published.write() = Arc::new(next);
         }
+        let metrics = &self.0.metrics;
+        metrics
+            .stats_rollup_duration
+            .observe(started.elapsed().as_secs_f64());
+        metrics.stats_published.set(now);
         tracing::debug!(
             reports = folded,
             republished = !unchanged,

@@ -11,7 +11,7 @@ use crate::stats::{
     Cell, EXTENSION_KEYS, EXTENSION_PREFIX, NOT_REPORTED, OTHER, REGISTRY, Scope, Week, dimensions,
     publish_week,
 };
-use crate::store::{WeekSummary, WeeklyChanges};
+use crate::store::{CHURN_WEEKS, WeekSummary, WeeklyChanges};
 
 /// One dimension as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,6 @@ pub struct Published {
     revisions: BTreeMap<Week, i64>,
     cells: BTreeMap<Week, Arc<BTreeMap<String, Vec<Cell>>>>,
     summaries: BTreeMap<Week, WeekSummary>,
-    through: Option<Week>,
     export_json: OnceLock<Bytes>,
     export_csv: OnceLock<Bytes>,
 }
@@ -49,11 +48,6 @@ impl Published {
         &self.revisions
     }
 
-    /// The last week its summaries cover.
-    pub fn through(&self) -> Option<Week> {
-        self.through
-    }
-
     /// A new snapshot: this one with `changes` applied, cells thresholded at `k`, as of `now`.
     pub fn apply(&self, changes: WeeklyChanges, k: i64, now: i64) -> Published {
         let mut cells = self.cells.clone();
@@ -61,10 +55,6 @@ impl Published {
         for (week, raw) in changes.cells {
             cells.insert(week, Arc::new(publish_week(raw, k)));
         }
-        let first = changes.revisions.keys().next().copied();
-        let mut summaries = self.summaries.clone();
-        summaries.extend(changes.summaries);
-        summaries.retain(|week, _| first.is_some_and(|first| *week >= first));
         Published {
             ready: true,
             generation: self.generation + 1,
@@ -72,8 +62,7 @@ impl Published {
             built_at: now,
             revisions: changes.revisions,
             cells,
-            summaries,
-            through: Some(Week::of(now)),
+            summaries: changes.summaries,
             export_json: OnceLock::new(),
             export_csv: OnceLock::new(),
         }
@@ -180,22 +169,27 @@ impl Published {
     fn week_views(&self, weeks: &[Week], now: i64) -> Vec<WeekView> {
         weeks
             .iter()
-            .map(|week| {
-                WeekView::new(
-                    *week,
-                    now,
-                    self.summaries.get(week).copied().unwrap_or_default(),
-                )
-            })
+            .map(|week| self.week_view(*week, now))
             .collect()
     }
 
-    /// The last complete week, the one headline figures use.
+    /// A week's totals; its churn only when the week four weeks before is kept (before that,
+    /// nobody can say who left).
+    fn week_view(&self, week: Week, now: i64) -> WeekView {
+        let summary = self.summaries.get(&week).copied().unwrap_or_default();
+        let churn_known = self
+            .revisions
+            .keys()
+            .next()
+            .is_some_and(|first| week.plus(-CHURN_WEEKS) >= *first);
+        WeekView::new(week, now, summary, churn_known)
+    }
+
+    /// The last complete week, the one headline figures use, once there is one.
     fn headline(&self, now: i64) -> Option<WeekView> {
         let week = Week::of(now).plus(-1);
-        self.summaries
-            .get(&week)
-            .map(|summary| WeekView::new(week, now, *summary))
+        let first = self.revisions.keys().next()?;
+        (week >= *first).then(|| self.week_view(week, now))
     }
 
     fn series(&self, name: &str, weeks: &[Week]) -> Option<DimensionSeries> {

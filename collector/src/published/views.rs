@@ -23,14 +23,15 @@ pub struct WeekView {
     pub new: i64,
     /// Active clusters seen in an earlier week too.
     pub returning: i64,
-    /// Clusters active four weeks before and in none of the weeks since, this one included.
-    pub churned: i64,
+    /// Clusters active four weeks before and in none of the weeks since, this one included;
+    /// `null` for the first four kept weeks, which lack that history.
+    pub churned: Option<i64>,
     /// Nodes of the active clusters.
     pub nodes: i64,
 }
 
 impl WeekView {
-    pub(super) fn new(week: Week, now: i64, summary: WeekSummary) -> Self {
+    pub(super) fn new(week: Week, now: i64, summary: WeekSummary, churn_known: bool) -> Self {
         WeekView {
             week: week.to_string(),
             start: week.start_date(),
@@ -38,7 +39,7 @@ impl WeekView {
             active: summary.active,
             new: summary.new,
             returning: summary.returning(),
-            churned: summary.churned,
+            churned: churn_known.then_some(summary.churned),
             nodes: summary.nodes,
         }
     }
@@ -124,7 +125,7 @@ pub const CSV_HEADER: [&str; 6] = [
 ];
 
 /// Rows of the weekly totals in the CSV forms: dimension `fleet`, values `active`, `new`,
-/// `returning` and `churned` (nodes only for `active`).
+/// `returning` and `churned` (nodes only for `active`; `churned` empty while unknown).
 pub const FLEET: &str = "fleet";
 
 /// The weekly view as CSV: the totals as `fleet` rows, then the dimension's values.
@@ -143,17 +144,20 @@ fn csv_rows<'a>(
 ) -> Vec<u8> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(CSV_HEADER).expect("writing to memory");
-    let mut row =
-        |week: &WeekView, dimension: &str, value: &str, clusters: i64, nodes: Option<i64>| {
-            let clusters = clusters.to_string();
-            let nodes = nodes.map(|n| n.to_string()).unwrap_or_default();
-            out.write_record([&week.week, &week.start, dimension, value, &clusters, &nodes])
-                .expect("writing to memory");
-        };
+    let mut row = |week: &WeekView,
+                   dimension: &str,
+                   value: &str,
+                   clusters: Option<i64>,
+                   nodes: Option<i64>| {
+        let clusters = clusters.map(|n| n.to_string()).unwrap_or_default();
+        let nodes = nodes.map(|n| n.to_string()).unwrap_or_default();
+        out.write_record([&week.week, &week.start, dimension, value, &clusters, &nodes])
+            .expect("writing to memory");
+    };
     for week in weeks {
-        row(week, FLEET, "active", week.active, Some(week.nodes));
-        row(week, FLEET, "new", week.new, None);
-        row(week, FLEET, "returning", week.returning, None);
+        row(week, FLEET, "active", Some(week.active), Some(week.nodes));
+        row(week, FLEET, "new", Some(week.new), None);
+        row(week, FLEET, "returning", Some(week.returning), None);
         row(week, FLEET, "churned", week.churned, None);
     }
     for dimension in dimensions {
@@ -164,7 +168,7 @@ fn csv_rows<'a>(
                         week,
                         &dimension.name,
                         &series.value,
-                        series.clusters[index],
+                        Some(series.clusters[index]),
                         Some(series.nodes[index]),
                     );
                 }

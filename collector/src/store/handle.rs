@@ -319,17 +319,9 @@ fn size_on_disk(db_path: &Path) -> u64 {
 pub struct WeeklyReader(ReadConnection);
 
 impl WeeklyReader {
-    /// What changed in the weekly statistics relative to `known` (week to revision, summaries
-    /// through `known_through`), with the summaries through `through`.
-    pub async fn changes(
-        &self,
-        known: BTreeMap<Week, i64>,
-        known_through: Option<Week>,
-        through: Week,
-    ) -> Result<WeeklyChanges> {
-        self.0
-            .run(move |conn| weekly::changes(conn, &known, known_through, through))
-            .await
+    /// Every week's totals, and the cells of the weeks whose revision differs from `known`.
+    pub async fn changes(&self, known: BTreeMap<Week, i64>) -> Result<WeeklyChanges> {
+        self.0.run(move |conn| weekly::changes(conn, &known)).await
     }
 }
 

@@ -103,8 +103,9 @@ DROP INDEX deliveries_by_report;
 "#,
     // 4: the weekly statistics (see `rollup.rs`). A cluster-week names the latest report
     // received from a cluster in an ISO week (`week`: its Monday 00:00 UTC, unix seconds); the
-    // cells count those reports per dimension and value; a week's revision grows with every
-    // change, so readers reload only what changed.
+    // cells count those reports per dimension and value; a week's row holds its totals and a
+    // revision that grows with every change, so readers reload only what changed; a cluster's
+    // first week makes it new there.
     r#"
 CREATE TABLE stats_cluster_weeks (
     week        INTEGER NOT NULL,
@@ -127,8 +128,17 @@ CREATE TABLE stats_cells (
 
 CREATE TABLE stats_weeks (
     week     INTEGER PRIMARY KEY,
-    revision INTEGER NOT NULL
+    revision INTEGER NOT NULL,
+    active   INTEGER NOT NULL DEFAULT 0,
+    new      INTEGER NOT NULL DEFAULT 0,
+    churned  INTEGER NOT NULL DEFAULT 0,
+    nodes    INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+CREATE TABLE stats_clusters (
+    cluster_id TEXT    PRIMARY KEY,
+    first_week INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 "#,
 ];
 
