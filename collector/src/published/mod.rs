@@ -69,7 +69,15 @@ impl WeeklyStats {
         let keep_from = now.saturating_sub(self.0.retention.as_secs() as i64);
         let mut folded = 0;
         loop {
-            let progress = self.0.store.rollup(keep_from, ROLLUP_CHUNK).await?;
+            let prepared = self
+                .0
+                .reader
+                .prepare_rollup(keep_from, ROLLUP_CHUNK)
+                .await?;
+            let progress = self.0.store.apply_rollup(prepared).await?;
+            if progress.stale {
+                continue;
+            }
             folded += progress.reports;
             self.0
                 .metrics

@@ -245,3 +245,25 @@ async fn groups_smaller_than_k_are_never_named_in_json_csv_or_export() {
     );
     assert!(csv.starts_with("week,week_start,dimension,value,clusters,nodes\n"));
 }
+
+#[tokio::test]
+async fn a_step_prepared_before_an_erasure_is_refused_and_prepared_again() {
+    let fleet = fleet(1).await;
+    fleet
+        .receive(&cluster(1), weeks_ago(1, 1), &["amd64"], &[])
+        .await;
+    fleet
+        .receive(&cluster(2), weeks_ago(1, 2), &["arm64"], &[])
+        .await;
+    let reader = fleet.store.weekly_reader().unwrap();
+    let prepared = reader.prepare_rollup(0, 100).await.unwrap();
+    fleet.store.delete_cluster(&cluster(1)).await.unwrap();
+    let progress = fleet.store.apply_rollup(prepared).await.unwrap();
+    assert!(progress.stale, "{progress:?}");
+    let published = fleet.published().await;
+    let now = unix_now();
+    let weeks = published.last_weeks(2, now);
+    let view = published.weekly(Some("architecture"), &weeks, now).unwrap();
+    assert_eq!(view.weeks[0].active, 1);
+    assert_eq!(values(&view, 0), [("arm64".to_string(), 1)]);
+}

@@ -2,6 +2,7 @@
 //! A later dimension is added by registering it here; the fold, the store and the outputs take
 //! every registered dimension as it comes.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use common::Report;
@@ -28,26 +29,28 @@ pub enum Scope {
     Node,
 }
 
-/// The values one report has in one dimension, each with its nodes.
+/// The values one report has in one dimension, each with its nodes; values borrow from the
+/// report where they can (the rollup folds every report, so allocations count).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Values(Vec<(String, i64)>);
+pub struct Values<'r>(Vec<(Cow<'r, str>, i64)>);
 
-impl Values {
+impl<'r> Values<'r> {
     /// Counts `nodes` more for `value`.
-    pub fn add(&mut self, value: &str, nodes: i64) {
-        match self.0.iter_mut().find(|(known, _)| known == value) {
+    pub fn add(&mut self, value: impl Into<Cow<'r, str>>, nodes: i64) {
+        let value = value.into();
+        match self.0.iter_mut().find(|(known, _)| *known == value) {
             Some((_, total)) => *total += nodes,
-            None => self.0.push((value.to_string(), nodes)),
+            None => self.0.push((value, nodes)),
         }
     }
 
     /// The values and their nodes, in the order first seen.
-    pub fn into_inner(self) -> Vec<(String, i64)> {
+    pub fn into_inner(self) -> Vec<(Cow<'r, str>, i64)> {
         self.0
     }
 }
 
-type Mapping = Box<dyn Fn(&Report, &mut Values) + Send + Sync>;
+type Mapping = Box<dyn for<'r> Fn(&'r Report, &mut Values<'r>) + Send + Sync>;
 
 /// One registered dimension.
 pub struct Dimension {
@@ -66,7 +69,7 @@ pub struct Dimension {
 
 impl Dimension {
     /// The values `report` has in this dimension.
-    pub fn values(&self, report: &Report) -> Values {
+    pub fn values<'r>(&self, report: &'r Report) -> Values<'r> {
         let mut values = Values::default();
         (self.map)(report, &mut values);
         values
@@ -85,10 +88,10 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
         cluster(
             "server-version",
             "Clusters by the full version of their API server, e.g. v1.31.2",
-            |r| r.master_version.clone(),
+            |r| r.master_version.as_deref().map(Cow::Borrowed),
         ),
         node("os", "Nodes by operating system", |n| {
-            n.operating_system.clone()
+            n.operating_system.as_deref().map(Cow::Borrowed)
         }),
         node(
             "os-distribution",
@@ -97,16 +100,16 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
                 n.os_image
                     .as_deref()
                     .and_then(|image| image.split_whitespace().next())
-                    .map(str::to_string)
+                    .map(Cow::Borrowed)
             },
         ),
         node(
             "os-image",
             "Nodes by OS image, distribution and version, e.g. ubuntu 22.04",
-            |n| n.os_image.clone(),
+            |n| n.os_image.as_deref().map(Cow::Borrowed),
         ),
         node("architecture", "Nodes by CPU architecture", |n| {
-            n.architecture.clone()
+            n.architecture.as_deref().map(Cow::Borrowed)
         }),
         node(
             "container-runtime",
@@ -114,13 +117,13 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
             |n| {
                 n.container_runtime_version
                     .as_deref()
-                    .map(|runtime| runtime.split("://").next().unwrap_or(runtime).to_string())
+                    .map(|runtime| Cow::Borrowed(runtime.split("://").next().unwrap_or(runtime)))
             },
         ),
         node(
             "container-runtime-version",
             "Nodes by container runtime and version, e.g. containerd://1.7.11",
-            |n| n.container_runtime_version.clone(),
+            |n| n.container_runtime_version.as_deref().map(Cow::Borrowed),
         ),
         node(
             "kubelet-version-minor",
@@ -128,7 +131,7 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
             |n| n.kubelet_version.as_deref().map(minor_label),
         ),
         node("cloud-provider", "Nodes by public cloud provider", |n| {
-            n.cloud_provider.clone()
+            n.cloud_provider.as_deref().map(Cow::Borrowed)
         }),
         Dimension {
             name: "version-skew".into(),
@@ -140,14 +143,14 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
             revision: 1,
             map: Box::new(|report, values| {
                 for node in &report.nodes {
-                    values.add(&skew(report.master_version.as_deref(), node), 1);
+                    values.add(skew(report.master_version.as_deref(), node), 1);
                 }
             }),
         },
         bucketed(
             "cluster-size",
             "Clusters by their number of nodes",
-            &CLUSTER_SIZE_BOUNDS,
+            &CLUSTER_SIZE,
             |r| {
                 let nodes_skipped = r
                     .skipped
@@ -159,7 +162,7 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
         bucketed(
             "namespaces",
             "Clusters by their number of namespaces",
-            &NAMESPACE_BOUNDS,
+            &NAMESPACES,
             |r| r.namespaces.map(|n| n.max(0) as u64),
         ),
     ];
@@ -167,14 +170,14 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
         registry.push(bucketed(
             &format!("objects-{}", kind.as_str()),
             &format!("Clusters by their number of {}", kind.as_str()),
-            &OBJECT_BOUNDS,
+            &OBJECTS,
             move |r| r.objects.get(kind).map(|stats| stats.total.max(0) as u64),
         ));
     }
     registry.push(cluster(
         "report-version",
         "Clusters by the schema version of their report (the volunteer's), e.g. v1.1.0",
-        |r| Some(r.version.clone()),
+        |r| Some(Cow::Borrowed(r.version.as_str())),
     ));
     registry.push(Dimension {
         name: EXTENSION_KEYS.into(),
@@ -185,7 +188,7 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
         map: Box::new(|report, values| {
             for extension in &report.extensions {
                 if !values.0.iter().any(|(known, _)| *known == extension.name) {
-                    values.add(&extension.name, report.nodes.len() as i64);
+                    values.add(extension.name.as_str(), report.nodes.len() as i64);
                 }
             }
         }),
@@ -208,19 +211,44 @@ pub fn fingerprint() -> String {
     parts.join(",")
 }
 
-/// Upper bounds (inclusive) of the cluster-size buckets.
-const CLUSTER_SIZE_BOUNDS: [u64; 7] = [0, 1, 5, 20, 100, 500, 2000];
-/// Upper bounds (inclusive) of the namespace-count buckets.
-const NAMESPACE_BOUNDS: [u64; 7] = [0, 10, 20, 50, 100, 500, 2000];
-/// Upper bounds (inclusive) of the object-count buckets.
-const OBJECT_BOUNDS: [u64; 6] = [0, 10, 100, 1000, 10_000, 100_000];
+/// Fixed buckets: upper bounds (inclusive) and the label of each bucket, the last one open.
+pub struct Buckets {
+    bounds: &'static [u64],
+    labels: Vec<String>,
+}
+
+impl Buckets {
+    fn new(bounds: &'static [u64]) -> Self {
+        Buckets {
+            bounds,
+            labels: (0..=bounds.len())
+                .map(|i| bucket_label(bounds, i))
+                .collect(),
+        }
+    }
+
+    /// The label of the bucket `n` falls in.
+    fn label(&self, n: u64) -> &str {
+        &self.labels[self.bounds.partition_point(|bound| *bound < n)]
+    }
+}
+
+/// Cluster sizes in nodes.
+static CLUSTER_SIZE: LazyLock<Buckets> =
+    LazyLock::new(|| Buckets::new(&[0, 1, 5, 20, 100, 500, 2000]));
+/// Namespace counts.
+static NAMESPACES: LazyLock<Buckets> =
+    LazyLock::new(|| Buckets::new(&[0, 10, 20, 50, 100, 500, 2000]));
+/// Object counts.
+static OBJECTS: LazyLock<Buckets> =
+    LazyLock::new(|| Buckets::new(&[0, 10, 100, 1000, 10_000, 100_000]));
 /// The version-skew values, in order.
 const SKEW_ORDER: [&str; 6] = ["0", "1", "2", "3+", "newer", NOT_REPORTED];
 
 fn cluster(
     name: &str,
     description: &str,
-    value: impl Fn(&Report) -> Option<String> + Send + Sync + 'static,
+    value: impl for<'r> Fn(&'r Report) -> Option<Cow<'r, str>> + Send + Sync + 'static,
 ) -> Dimension {
     Dimension {
         name: name.into(),
@@ -231,7 +259,7 @@ fn cluster(
         map: Box::new(move |report, values| {
             let value = value(report).filter(|v| !v.is_empty());
             values.add(
-                value.as_deref().unwrap_or(NOT_REPORTED),
+                value.unwrap_or(Cow::Borrowed(NOT_REPORTED)),
                 report.nodes.len() as i64,
             );
         }),
@@ -241,7 +269,7 @@ fn cluster(
 fn node(
     name: &str,
     description: &str,
-    value: impl Fn(&Node) -> Option<String> + Send + Sync + 'static,
+    value: impl for<'r> Fn(&'r Node) -> Option<Cow<'r, str>> + Send + Sync + 'static,
 ) -> Dimension {
     Dimension {
         name: name.into(),
@@ -252,7 +280,7 @@ fn node(
         map: Box::new(move |report, values| {
             for node in &report.nodes {
                 let value = value(node).filter(|v| !v.is_empty());
-                values.add(value.as_deref().unwrap_or(NOT_REPORTED), 1);
+                values.add(value.unwrap_or(Cow::Borrowed(NOT_REPORTED)), 1);
             }
         }),
     }
@@ -261,12 +289,10 @@ fn node(
 fn bucketed(
     name: &str,
     description: &str,
-    bounds: &'static [u64],
+    buckets: &'static LazyLock<Buckets>,
     count: impl Fn(&Report) -> Option<u64> + Send + Sync + 'static,
 ) -> Dimension {
-    let mut order: Vec<String> = (0..=bounds.len())
-        .map(|i| bucket_label(bounds, i))
-        .collect();
+    let mut order = buckets.labels.clone();
     order.push(NOT_REPORTED.into());
     Dimension {
         name: name.into(),
@@ -276,10 +302,10 @@ fn bucketed(
         revision: 1,
         map: Box::new(move |report, values| {
             let label = match count(report) {
-                Some(n) => bucket_label(bounds, bounds.partition_point(|bound| *bound < n)),
-                None => NOT_REPORTED.into(),
+                Some(n) => buckets.label(n),
+                None => NOT_REPORTED,
             };
-            values.add(&label, report.nodes.len() as i64);
+            values.add(label, report.nodes.len() as i64);
         }),
     }
 }
@@ -309,28 +335,35 @@ fn minor(version: &str) -> Option<(u32, u32)> {
     Some((major, minor.parse().ok()?))
 }
 
-fn minor_label(version: &str) -> String {
-    match minor(version) {
-        Some((major, minor)) => format!("v{major}.{minor}"),
-        None => OTHER.into(),
+/// `v1.31` of `v1.31.2-eks-1`: borrowed when the version is written so, or `other`.
+fn minor_label(version: &str) -> Cow<'_, str> {
+    let Some((major, minor)) = minor(version) else {
+        return Cow::Borrowed(OTHER);
+    };
+    let label = format!("v{major}.{minor}");
+    match version.get(..label.len()) {
+        Some(prefix) if prefix == label => Cow::Borrowed(prefix),
+        _ => Cow::Owned(label),
     }
 }
 
 /// How many minor versions `node`'s kubelet lags the server.
-fn skew(server: Option<&str>, node: &Node) -> String {
+fn skew(server: Option<&str>, node: &Node) -> &'static str {
     let (Some(server), Some(kubelet)) = (
         server.and_then(minor),
         node.kubelet_version.as_deref().and_then(minor),
     ) else {
-        return NOT_REPORTED.into();
+        return NOT_REPORTED;
     };
     if server.0 != kubelet.0 {
-        return OTHER.into();
+        return OTHER;
     }
     match i64::from(server.1) - i64::from(kubelet.1) {
-        lag if lag < 0 => "newer".into(),
-        lag @ 0..=2 => lag.to_string(),
-        _ => "3+".into(),
+        lag if lag < 0 => "newer",
+        0 => "0",
+        1 => "1",
+        2 => "2",
+        _ => "3+",
     }
 }
 
@@ -340,7 +373,13 @@ mod tests {
     use common::report::{Extension, ObjectStats, Objects};
 
     fn values(name: &str, report: &Report) -> Vec<(String, i64)> {
-        registered(name).unwrap().values(report).into_inner()
+        registered(name)
+            .unwrap()
+            .values(report)
+            .into_inner()
+            .into_iter()
+            .map(|(value, nodes)| (value.into_owned(), nodes))
+            .collect()
     }
 
     fn node(kubelet: &str, arch: &str) -> Node {
@@ -411,11 +450,8 @@ mod tests {
 
     #[test]
     fn buckets_are_fixed_and_labelled_by_their_bounds() {
-        let labels: Vec<String> = (0..=CLUSTER_SIZE_BOUNDS.len())
-            .map(|i| bucket_label(&CLUSTER_SIZE_BOUNDS, i))
-            .collect();
         assert_eq!(
-            labels,
+            CLUSTER_SIZE.labels,
             [
                 "0", "1", "2-5", "6-20", "21-100", "101-500", "501-2000", "2001+"
             ]
@@ -447,5 +483,7 @@ mod tests {
         assert_eq!(skew(Some("v2.0.0"), &node("v1.31.0", "amd64")), OTHER);
         assert_eq!(skew(Some("v1.30.0"), &node("v1.31.0", "amd64")), "newer");
         assert_eq!(minor_label("weird"), OTHER);
+        assert!(matches!(minor_label("v1.31.2"), Cow::Borrowed("v1.31")));
+        assert_eq!(minor_label("1.31.2"), "v1.31");
     }
 }

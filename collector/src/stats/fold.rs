@@ -1,31 +1,32 @@
 //! The fold: what one report adds to its week's cells, and the sum of many such changes.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 use common::Report;
+use rustc_hash::FxHashMap;
 
 use super::dimensions::{EXTENSION_PREFIX, NOT_REPORTED, REGISTRY};
 use super::week::Week;
 
 /// One report's part in one cell of its week: a value of a dimension and the nodes it adds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Contribution {
+pub struct Contribution<'r> {
     /// Dimension name.
-    pub dimension: String,
+    pub dimension: Cow<'static, str>,
     /// The value.
-    pub value: String,
+    pub value: Cow<'r, str>,
     /// Nodes it adds.
     pub nodes: i64,
 }
 
 /// Every cell `report` counts in, once each: the registered dimensions, then each extension
 /// key's value.
-pub fn contributions(report: &Report) -> Vec<Contribution> {
-    let mut cells = Vec::new();
+pub fn contributions(report: &Report) -> Vec<Contribution<'_>> {
+    let mut cells = Vec::with_capacity(REGISTRY.len() + report.extensions.len() + 8);
     for dimension in REGISTRY.iter() {
         for (value, nodes) in dimension.values(report).into_inner() {
             cells.push(Contribution {
-                dimension: dimension.name.clone(),
+                dimension: Cow::Borrowed(dimension.name.as_str()),
                 value,
                 nodes,
             });
@@ -42,8 +43,8 @@ pub fn contributions(report: &Report) -> Vec<Contribution> {
                 value => value,
             };
             cells.push(Contribution {
-                dimension: format!("{EXTENSION_PREFIX}{}", extension.name),
-                value: value.to_string(),
+                dimension: Cow::Owned(format!("{EXTENSION_PREFIX}{}", extension.name)),
+                value: Cow::Borrowed(value),
                 nodes,
             });
         }
@@ -66,18 +67,30 @@ pub struct CellChange {
     pub nodes: i64,
 }
 
-/// Changes to cells, summed per cell, so that a batch of reports writes each cell once.
+/// Clusters and nodes added to the cells of one dimension, by value.
+type ValueDeltas = FxHashMap<String, (i64, i64)>;
+
+/// Changes to cells, summed per cell, so that a batch of reports writes each cell once. Keyed
+/// week, then dimension, then value, so that adding a report allocates only for cells it is the
+/// first to change.
 #[derive(Debug, Default)]
-pub struct CellDeltas(HashMap<(Week, String, String), (i64, i64)>);
+pub struct CellDeltas(FxHashMap<Week, FxHashMap<Cow<'static, str>, ValueDeltas>>);
 
 impl CellDeltas {
     /// Counts `report` in `week` (`sign` 1), or takes it out again (`sign` -1).
     pub fn add(&mut self, week: Week, report: &Report, sign: i64) {
+        let dimensions = self.0.entry(week).or_default();
         for cell in contributions(report) {
-            let entry = self
-                .0
-                .entry((week, cell.dimension, cell.value))
-                .or_default();
+            if !dimensions.contains_key(cell.dimension.as_ref()) {
+                dimensions.insert(cell.dimension.clone(), ValueDeltas::default());
+            }
+            let values = dimensions
+                .get_mut(cell.dimension.as_ref())
+                .expect("inserted above");
+            if !values.contains_key(cell.value.as_ref()) {
+                values.insert(cell.value.to_string(), (0, 0));
+            }
+            let entry = values.get_mut(cell.value.as_ref()).expect("inserted above");
             entry.0 += sign;
             entry.1 += sign * cell.nodes;
         }
@@ -85,16 +98,20 @@ impl CellDeltas {
 
     /// The non-zero changes, in no particular order.
     pub fn into_changes(self) -> impl Iterator<Item = CellChange> {
-        self.0
-            .into_iter()
-            .filter(|(_, (clusters, nodes))| *clusters != 0 || *nodes != 0)
-            .map(|((week, dimension, value), (clusters, nodes))| CellChange {
-                week,
-                dimension,
-                value,
-                clusters,
-                nodes,
+        self.0.into_iter().flat_map(|(week, dimensions)| {
+            dimensions.into_iter().flat_map(move |(dimension, values)| {
+                values
+                    .into_iter()
+                    .filter(|(_, (clusters, nodes))| *clusters != 0 || *nodes != 0)
+                    .map(move |(value, (clusters, nodes))| CellChange {
+                        week,
+                        dimension: dimension.to_string(),
+                        value,
+                        clusters,
+                        nodes,
+                    })
             })
+        })
     }
 }
 
@@ -126,10 +143,11 @@ mod tests {
 
     #[test]
     fn a_report_counts_once_per_cell_and_a_replaced_one_leaves_no_trace() {
-        let cells = contributions(&report(
+        let two_teams = report(
             "amd64",
             &[("example.com/team", "blue"), ("example.com/team", "red")],
-        ));
+        );
+        let cells = contributions(&two_teams);
         let team: Vec<_> = cells
             .iter()
             .filter(|c| c.dimension == "extension:example.com/team")
@@ -140,7 +158,7 @@ mod tests {
             cells
                 .iter()
                 .filter(|c| c.dimension == "architecture")
-                .map(|c| (c.value.as_str(), c.nodes))
+                .map(|c| (c.value.as_ref(), c.nodes))
                 .collect::<Vec<_>>(),
             [("amd64", 2)]
         );

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 
 use super::outbox::OutboxUpdate;
 use super::records::{InsertOutcome, NewReport};
-use super::rollup::RollupProgress;
+use super::rollup::{Prepared, RollupProgress};
 use crate::error::Result;
 use crate::metrics::Metrics;
 
@@ -37,11 +37,7 @@ pub(super) enum Command {
         since: i64,
         reply: oneshot::Sender<Result<u64>>,
     },
-    Rollup {
-        keep_from: i64,
-        limit: usize,
-        reply: oneshot::Sender<Result<RollupProgress>>,
-    },
+    Rollup(Box<Prepared>, oneshot::Sender<Result<RollupProgress>>),
     Shutdown(oneshot::Sender<()>),
 }
 

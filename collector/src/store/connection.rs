@@ -53,6 +53,58 @@ impl ReadConnection {
     }
 }
 
+/// A job for an [`IdleReader`]'s thread.
+type Job = Box<dyn FnOnce(&Connection) + Send>;
+
+/// A read-only connection on a thread of its own at the lowest scheduling priority, for reads
+/// that are heavy and never urgent (the weekly rollup's): they run on what CPU ingest leaves.
+/// Cheap to clone; the thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub(super) struct IdleReader(std::sync::mpsc::Sender<Job>);
+
+impl IdleReader {
+    /// Opens a read-only connection to `path` and starts its thread.
+    pub(super) fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("stats-rollup".into())
+            .spawn(move || {
+                if let Err(error) = thread_priority::set_current_thread_priority(
+                    thread_priority::ThreadPriority::Min,
+                ) {
+                    tracing::debug!(?error, "cannot lower the statistics thread's priority");
+                }
+                for job in queue {
+                    job(&conn);
+                }
+            })
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        Ok(IdleReader(jobs))
+    }
+
+    /// Runs `query` on the thread. A query that panics fails alone.
+    pub(super) async fn run<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| query(conn)));
+            let _ = reply.send(result);
+        });
+        self.0.send(job).map_err(|_| Error::ShuttingDown)?;
+        match answer.await {
+            Ok(Ok(result)) => result.map_err(Error::from),
+            Ok(Err(_)) => Err(Error::Unavailable(Arc::new(std::io::Error::other(
+                "a statistics query panicked",
+            )))),
+            Err(_) => Err(Error::ShuttingDown),
+        }
+    }
+}
+
 /// The writer's connection to `path` (created if missing), in WAL mode with its pragmas;
 /// `max_size` caps the file's size.
 pub(super) fn open_writer(path: &Path, max_size: Option<u64>) -> Result<Connection> {

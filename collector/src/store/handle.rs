@@ -13,14 +13,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{self, Checkpointer};
 use super::command::{Command, QUEUE_DEPTH, Reply, Shared};
-use super::connection::{self, ReadConnection, open_error};
+use super::connection::{self, IdleReader, ReadConnection, open_error};
 use super::outbox::SinkRegistration;
 use super::outbox::{
     self, DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats, OutboxUpdate,
 };
 use super::read::{self, ClusterSummary, Stats, StoredReport};
 use super::records::{InsertOutcome, NewReport};
-use super::rollup::RollupProgress;
+use super::rollup::{self, Prepared, RollupProgress};
 use super::weekly::{self, WeeklyChanges};
 use super::{schema, writer};
 use crate::error::{Error, Result};
@@ -166,21 +166,17 @@ impl Store {
         .await
     }
 
-    /// Folds up to `limit` reports stored since the last step into the weekly statistics; weeks
-    /// starting before `keep_from` (unix seconds) are past retention and not counted.
-    pub async fn rollup(&self, keep_from: i64, limit: usize) -> Result<RollupProgress> {
-        self.ask(|reply| Command::Rollup {
-            keep_from,
-            limit,
-            reply,
-        })
-        .await
+    /// Writes a rollup step prepared by [`WeeklyReader::prepare_rollup`] (or says it is stale).
+    pub async fn apply_rollup(&self, prepared: Prepared) -> Result<RollupProgress> {
+        self.ask(|reply| Command::Rollup(Box::new(prepared), reply))
+            .await
     }
 
-    /// A read connection of its own for the weekly statistics, whose reads can take seconds on
-    /// a large fleet and must not hold up the read API.
+    /// A read connection of its own for the weekly statistics, on a thread at the lowest
+    /// priority: their reads are heavy on a large fleet, never urgent, and must not hold up the
+    /// read API or take CPU from ingest.
     pub fn weekly_reader(&self) -> Result<WeeklyReader> {
-        Ok(WeeklyReader(ReadConnection::open(&self.db_path)?))
+        Ok(WeeklyReader(IdleReader::open(&self.db_path)?))
     }
 
     /// Sends the writer a command and waits for its answer.
@@ -316,9 +312,17 @@ fn size_on_disk(db_path: &Path) -> u64 {
 
 /// The weekly statistics' own read connection.
 #[derive(Clone)]
-pub struct WeeklyReader(ReadConnection);
+pub struct WeeklyReader(IdleReader);
 
 impl WeeklyReader {
+    /// Prepares a rollup step over up to `limit` reports stored since the last one; reports of
+    /// weeks starting before `keep_from` (unix seconds) are past retention and not counted.
+    pub async fn prepare_rollup(&self, keep_from: i64, limit: usize) -> Result<Prepared> {
+        self.0
+            .run(move |conn| rollup::prepare(conn, keep_from, limit))
+            .await
+    }
+
     /// Every week's totals, and the cells of the weeks whose revision differs from `known`.
     pub async fn changes(&self, known: BTreeMap<Week, i64>) -> Result<WeeklyChanges> {
         self.0.run(move |conn| weekly::changes(conn, &known)).await

@@ -25,6 +25,6 @@ pub use outbox::{
 };
 pub use read::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use records::{InsertOutcome, NewReport, NodeGroup};
-pub use rollup::RollupProgress;
+pub use rollup::{CHURN_WEEKS, Prepared, RollupProgress};
 pub use schema::SCHEMA_VERSION;
-pub use weekly::{CHURN_WEEKS, WeekSummary, WeeklyChanges};
+pub use weekly::{WeekSummary, WeeklyChanges};

@@ -115,7 +115,6 @@ CREATE TABLE stats_cluster_weeks (
     nodes       INTEGER NOT NULL,
     PRIMARY KEY (week, cluster_id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX stats_cluster_weeks_by_cluster ON stats_cluster_weeks (cluster_id, week);
 
 CREATE TABLE stats_cells (
     week      INTEGER NOT NULL,

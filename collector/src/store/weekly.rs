@@ -7,9 +7,6 @@ use rusqlite::Connection;
 
 use crate::stats::{Cell, Week};
 
-/// Weeks after which a cluster last seen counts as churned.
-pub const CHURN_WEEKS: i64 = 4;
-
 /// Active, new and churned clusters of one week, and their nodes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WeekSummary {

@@ -270,15 +270,11 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             }
             let _ = reply.send(track(shared, result));
         }
-        Command::Rollup {
-            keep_from,
-            limit,
-            reply,
-        } => {
+        Command::Rollup(prepared, reply) => {
             let result = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .and_then(|tx| {
-                    let progress = rollup::step(&tx, keep_from, limit)?;
+                    let progress = rollup::apply(&tx, *prepared)?;
                     tx.commit()?;
                     Ok(progress)
                 });

@@ -1,0 +1,161 @@
+//! A rollup step computed on a read snapshot: the next reports after the watermark, the latest of
+//! each cluster-week, and the deltas they make to cells and week totals.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::Report;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{GENERATION, Prepared, WATERMARK, churn_candidates};
+use crate::stats::Week;
+use crate::store::sql::report_body;
+
+/// The latest report of one cluster-week in a chunk.
+struct Latest {
+    seq: i64,
+    received_at: i64,
+    report: Report,
+}
+
+/// Prepares a step over up to `limit` reports after the watermark; reports received in a week
+/// that starts before `keep_from` (unix seconds) are past retention and not counted.
+pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Result<Prepared> {
+    let tx = conn.unchecked_transaction()?;
+    let meta = |key: &str| -> rusqlite::Result<i64> {
+        let value: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    };
+    let watermark = meta(WATERMARK)?;
+    let mut prepared = Prepared {
+        watermark: (watermark, watermark),
+        generation: meta(GENERATION)?,
+        ..Prepared::default()
+    };
+    // The latest report of each cluster-week in the chunk, by cluster.
+    let mut chunk: BTreeMap<String, BTreeMap<Week, Latest>> = BTreeMap::new();
+    {
+        let mut select = tx.prepare_cached(
+            "SELECT seq, cluster_id, received_at, body FROM reports WHERE seq > ?1 \
+             ORDER BY seq LIMIT ?2",
+        )?;
+        let mut rows = select.query(params![watermark, limit as i64])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let received_at: i64 = row.get(2)?;
+            prepared.reports += 1;
+            prepared.watermark.1 = seq;
+            let week = Week::of(received_at);
+            if week.start() < keep_from {
+                continue;
+            }
+            let weeks = chunk.entry(row.get(1)?).or_default();
+            if weeks
+                .get(&week)
+                .is_some_and(|known| (known.received_at, known.seq) > (received_at, seq))
+            {
+                continue;
+            }
+            let report = report_body(row, 3, seq, 0)?;
+            weeks.insert(
+                week,
+                Latest {
+                    seq,
+                    received_at,
+                    report,
+                },
+            );
+        }
+    }
+    prepared.full = prepared.reports >= limit;
+    for (cluster_id, weeks) in chunk {
+        fold_cluster(&tx, &mut prepared, cluster_id, weeks)?;
+    }
+    drop(tx);
+    Ok(prepared)
+}
+
+/// Folds one cluster's latest reports of the chunk, week by week, against what is stored.
+fn fold_cluster(
+    tx: &rusqlite::Transaction<'_>,
+    prepared: &mut Prepared,
+    cluster_id: String,
+    weeks: BTreeMap<Week, Latest>,
+) -> rusqlite::Result<()> {
+    let mut counted = tx.prepare_cached(
+        "SELECT w.report_seq, w.received_at, w.nodes, r.body FROM stats_cluster_weeks w \
+         JOIN reports r ON r.seq = w.report_seq WHERE w.week = ?1 AND w.cluster_id = ?2",
+    )?;
+    let changes = &mut prepared.changes;
+    let mut arrived = BTreeSet::new();
+    for (week, latest) in weeks {
+        let nodes = latest.report.nodes.len() as i64;
+        let before = counted
+            .query_row(params![week.start(), cluster_id], |row| {
+                let seq: i64 = row.get(0)?;
+                Ok((
+                    seq,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                    report_body(row, 3, seq, 0)?,
+                ))
+            })
+            .optional()?;
+        match before {
+            Some((seq, at, ..)) if (at, seq) > (latest.received_at, latest.seq) => continue,
+            Some((_, _, counted_nodes, counted_report)) => {
+                changes.cells.add(week, &counted_report, -1);
+                changes.totals(week).nodes += nodes - counted_nodes;
+            }
+            None => {
+                let totals = changes.totals(week);
+                totals.active += 1;
+                totals.nodes += nodes;
+                arrived.insert(week);
+            }
+        }
+        changes.cells.add(week, &latest.report, 1);
+        prepared.rows.push((
+            week,
+            cluster_id.clone(),
+            latest.seq,
+            latest.received_at,
+            nodes,
+        ));
+    }
+    let (Some(earliest), Some(latest)) = (arrived.first().copied(), arrived.last().copied()) else {
+        return Ok(());
+    };
+    // New: the cluster's first week, if one arrived before it.
+    let first: Option<Week> = tx
+        .prepare_cached("SELECT first_week FROM stats_clusters WHERE cluster_id = ?1")?
+        .query_row([&cluster_id], |row| row.get(0))
+        .optional()?
+        .map(Week::of);
+    if first.is_none_or(|first| earliest < first) {
+        if let Some(first) = first {
+            changes.totals(first).new -= 1;
+        }
+        changes.totals(earliest).new += 1;
+        prepared.firsts.push((cluster_id.clone(), earliest));
+    }
+    // Churn: from the cluster's stored weeks around the arrivals, before and after.
+    let mut present: BTreeSet<Week> = BTreeSet::new();
+    let mut stored =
+        tx.prepare_cached("SELECT 1 FROM stats_cluster_weeks WHERE week = ?1 AND cluster_id = ?2")?;
+    let mut week = earliest.plus(-super::CHURN_WEEKS);
+    while week <= latest.plus(super::CHURN_WEEKS) {
+        if !arrived.contains(&week) && stored.exists(params![week.start(), cluster_id])? {
+            present.insert(week);
+        }
+        week = week.plus(1);
+    }
+    let candidates = churn_candidates(arrived.iter());
+    changes.churn(&present, &candidates, -1);
+    present.extend(arrived);
+    changes.churn(&present, &candidates, 1);
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! The rollup's writes, all on the writer's transaction: applying a prepared step, erasing a
+//! cluster from every week, dropping weeks past retention, and starting over for a new registry.
+
+use std::collections::BTreeSet;
+
+use common::Report;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::{Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates};
+use crate::stats::{Week, dimensions};
+use crate::store::sql::report_body;
+
+/// `meta` key: the fingerprint of the registry the stored statistics were made with.
+const REGISTRY: &str = "stats_registry";
+/// Every table of the weekly statistics.
+const TABLES: [&str; 4] = [
+    "stats_cells",
+    "stats_cluster_weeks",
+    "stats_weeks",
+    "stats_clusters",
+];
+
+/// Writes a prepared step, unless an erasure, pruning or another step changed the statistics
+/// since it was prepared (then nothing is written and the progress says `stale`).
+pub fn apply(tx: &Transaction<'_>, prepared: Prepared) -> rusqlite::Result<RollupProgress> {
+    let current = (meta(tx, WATERMARK)?, meta(tx, GENERATION)?);
+    if current != (prepared.watermark.0, prepared.generation) {
+        return Ok(RollupProgress {
+            stale: true,
+            ..RollupProgress::default()
+        });
+    }
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO stats_cluster_weeks (week, cluster_id, report_seq, received_at, nodes) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (week, cluster_id) DO UPDATE SET \
+             report_seq = excluded.report_seq, received_at = excluded.received_at, \
+             nodes = excluded.nodes",
+        )?;
+        for (week, cluster_id, seq, received_at, nodes) in &prepared.rows {
+            upsert.execute(params![week.start(), cluster_id, seq, received_at, nodes])?;
+        }
+        let mut first = tx.prepare_cached(
+            "INSERT INTO stats_clusters (cluster_id, first_week) VALUES (?1, ?2) \
+             ON CONFLICT (cluster_id) DO UPDATE SET first_week = excluded.first_week",
+        )?;
+        for (cluster_id, week) in &prepared.firsts {
+            first.execute(params![cluster_id, week.start()])?;
+        }
+    }
+    let weeks = write_changes(tx, prepared.changes)?;
+    set_meta(tx, WATERMARK, prepared.watermark.1)?;
+    Ok(RollupProgress {
+        reports: prepared.reports,
+        weeks,
+        caught_up: !prepared.full,
+        stale: false,
+    })
+}
+
+/// Takes `cluster_id` out of every week it is counted in (before its reports are deleted).
+pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
+    bump_generation(tx)?;
+    let counted: Vec<(Week, i64, Report)> = {
+        let mut select = tx.prepare_cached(
+            "SELECT w.week, w.report_seq, w.nodes, r.body FROM stats_weeks s \
+             JOIN stats_cluster_weeks w ON w.week = s.week AND w.cluster_id = ?1 \
+             JOIN reports r ON r.seq = w.report_seq",
+        )?;
+        select
+            .query_map([cluster_id], |row| {
+                let seq = row.get(1)?;
+                Ok((
+                    Week::of(row.get(0)?),
+                    row.get(2)?,
+                    report_body(row, 3, seq, 0)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let first: Option<i64> = tx
+        .query_row(
+            "SELECT first_week FROM stats_clusters WHERE cluster_id = ?1",
+            [cluster_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let mut changes = Changes::default();
+    let weeks: BTreeSet<Week> = counted.iter().map(|(week, ..)| *week).collect();
+    for (week, nodes, report) in &counted {
+        changes.cells.add(*week, report, -1);
+        let totals = changes.totals(*week);
+        totals.active -= 1;
+        totals.nodes -= nodes;
+    }
+    if let Some(first) = first.map(Week::of).filter(|first| weeks.contains(first)) {
+        changes.totals(first).new -= 1;
+    }
+    changes.churn(&weeks, &churn_candidates(weeks.iter()), -1);
+    // Week by week through the primary key (a cluster's weeks are few; a scan is not).
+    tx.execute(
+        "DELETE FROM stats_cluster_weeks WHERE week IN (SELECT week FROM stats_weeks) \
+         AND cluster_id = ?1",
+        [cluster_id],
+    )?;
+    tx.execute(
+        "DELETE FROM stats_clusters WHERE cluster_id = ?1",
+        [cluster_id],
+    )?;
+    write_changes(tx, changes).map(|_| ())
+}
+
+/// Drops every week that starts before `cutoff`: retention prunes its reports from then on, so
+/// it is no longer a whole week. A cluster keeps its first week (it is not new again in a later
+/// one) while any of its weeks is kept.
+pub fn drop_weeks_before(tx: &Transaction<'_>, cutoff: i64) -> rusqlite::Result<()> {
+    bump_generation(tx)?;
+    let dropped = tx.execute("DELETE FROM stats_cluster_weeks WHERE week < ?1", [cutoff])?;
+    for table in ["stats_cells", "stats_weeks"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE week < ?1"), [cutoff])?;
+    }
+    if dropped > 0 {
+        tx.execute(
+            "DELETE FROM stats_clusters WHERE first_week < ?1 AND cluster_id NOT IN \
+             (SELECT cluster_id FROM stats_cluster_weeks)",
+            [cutoff],
+        )?;
+    }
+    Ok(())
+}
+
+/// Starts the statistics over (they are rebuilt from the stored reports) when they were made
+/// with another registry of dimensions; returns whether it did.
+pub fn reset_if_registry_changed(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+    let fingerprint = dimensions::fingerprint();
+    let known: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = ?1", [REGISTRY], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    if known.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(false);
+    }
+    for table in TABLES {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    set_meta(tx, WATERMARK, 0)?;
+    bump_generation(tx)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![REGISTRY, fingerprint],
+    )?;
+    Ok(true)
+}
+
+/// Writes summed changes and bumps the revision of every changed week; returns those weeks.
+fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTreeSet<Week>> {
+    let mut weeks: BTreeSet<Week> = changes.totals.keys().copied().collect();
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO stats_cells (week, dimension, value, clusters, nodes) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (week, dimension, value) DO UPDATE SET \
+         clusters = stats_cells.clusters + excluded.clusters, \
+         nodes = stats_cells.nodes + excluded.nodes",
+    )?;
+    let mut empty = tx.prepare_cached(
+        "DELETE FROM stats_cells WHERE week = ?1 AND dimension = ?2 AND value = ?3 \
+         AND clusters <= 0",
+    )?;
+    for change in changes.cells.into_changes() {
+        weeks.insert(change.week);
+        upsert.execute(params![
+            change.week.start(),
+            change.dimension,
+            change.value,
+            change.clusters,
+            change.nodes
+        ])?;
+        if change.clusters < 0 {
+            empty.execute(params![change.week.start(), change.dimension, change.value])?;
+        }
+    }
+    let mut bump = tx.prepare_cached(
+        "INSERT INTO stats_weeks (week, revision, active, new, churned, nodes) \
+         VALUES (?1, 1, ?2, ?3, ?4, ?5) ON CONFLICT (week) DO UPDATE SET \
+         revision = stats_weeks.revision + 1, active = stats_weeks.active + excluded.active, \
+         new = stats_weeks.new + excluded.new, churned = stats_weeks.churned + excluded.churned, \
+         nodes = stats_weeks.nodes + excluded.nodes",
+    )?;
+    for week in &weeks {
+        let totals = changes.totals.get(week).copied().unwrap_or_default();
+        bump.execute(params![
+            week.start(),
+            totals.active,
+            totals.new,
+            totals.churned,
+            totals.nodes
+        ])?;
+    }
+    Ok(weeks)
+}
+
+fn bump_generation(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let next = meta(tx, GENERATION)? + 1;
+    set_meta(tx, GENERATION, next)
+}
+
+fn meta(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<i64> {
+    let value: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+fn set_meta(tx: &Transaction<'_>, key: &str, value: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value.to_string()],
+    )?;
+    Ok(())
+}
