@@ -5,13 +5,15 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
+use common::wire::Encoding;
 use common::time::unix_now;
 use futures::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
+use super::ingest::content_encoding;
 use super::state::AppState;
 use crate::import::{Framed, LineSplitter, read_line};
 use crate::store::{InsertOutcome, NewReport};
@@ -76,22 +78,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportSummary>, ApiError> {
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|value| {
-        value
-            .to_str()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
-    }) {
-        None => false,
-        Some(value) if value == "gzip" => true,
-        Some(value) if value == "identity" => false,
-        Some(value) => {
-            return Err(ApiError::UnsupportedMedia(format!(
-                "Content-Encoding {value:?} is not supported; send gzip or no encoding"
-            )));
-        }
-    };
+    let gzip = content_encoding(&headers)? == Encoding::Gzip;
     let settings = state.settings();
     let mut splitter = LineSplitter::new(gzip, settings.max_decompressed_size);
     let mut summary = ImportSummary::default();

@@ -128,7 +128,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The body's encoding; one the wire does not use is refused.
-fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+pub(super) fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(Encoding::Identity);
     };

@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::store::{Store, WeeklyReader};
 
 /// Reports folded per rollup transaction, so that a run never holds the writer for long.
-const ROLLUP_CHUNK: usize = 2_000;
+const ROLLUP_CHUNK: usize = 5_000;
 
 /// The weekly statistics of one store; cheap to clone.
 #[derive(Clone)]

@@ -71,20 +71,32 @@ pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Res
         }
     }
     prepared.full = prepared.reports >= limit;
+    let last_week: Option<Week> = tx
+        .query_row("SELECT max(week) FROM stats_weeks", [], |row| {
+            row.get::<_, Option<i64>>(0)
+        })?
+        .map(Week::of);
     for (cluster_id, weeks) in chunk {
-        fold_cluster(&tx, &mut prepared, cluster_id, weeks)?;
+        fold_cluster(&tx, &mut prepared, cluster_id, weeks, last_week)?;
     }
     drop(tx);
     Ok(prepared)
 }
 
-/// Folds one cluster's latest reports of the chunk, week by week, against what is stored.
+/// Folds one cluster's latest reports of the chunk, week by week, against what is stored (a
+/// cluster never counted before has nothing stored to look up: the common case of a new one).
 fn fold_cluster(
     tx: &rusqlite::Transaction<'_>,
     prepared: &mut Prepared,
     cluster_id: String,
     weeks: BTreeMap<Week, Latest>,
+    last_week: Option<Week>,
 ) -> rusqlite::Result<()> {
+    let first: Option<Week> = tx
+        .prepare_cached("SELECT first_week FROM stats_clusters WHERE cluster_id = ?1")?
+        .query_row([&cluster_id], |row| row.get(0))
+        .optional()?
+        .map(Week::of);
     let mut counted = tx.prepare_cached(
         "SELECT w.report_seq, w.received_at, w.nodes, r.body FROM stats_cluster_weeks w \
          JOIN reports r ON r.seq = w.report_seq WHERE w.week = ?1 AND w.cluster_id = ?2",
@@ -93,17 +105,22 @@ fn fold_cluster(
     let mut arrived = BTreeSet::new();
     for (week, latest) in weeks {
         let nodes = latest.report.nodes.len() as i64;
-        let before = counted
-            .query_row(params![week.start(), cluster_id], |row| {
-                let seq: i64 = row.get(0)?;
-                Ok((
-                    seq,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                    report_body(row, 3, seq, 0)?,
-                ))
-            })
-            .optional()?;
+        let counted_before = first.is_some_and(|first| first <= week);
+        let before = if counted_before {
+            counted
+                .query_row(params![week.start(), cluster_id], |row| {
+                    let seq: i64 = row.get(0)?;
+                    Ok((
+                        seq,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        report_body(row, 3, seq, 0)?,
+                    ))
+                })
+                .optional()?
+        } else {
+            None
+        };
         match before {
             Some((seq, at, ..)) if (at, seq) > (latest.received_at, latest.seq) => continue,
             Some((_, _, counted_nodes, counted_report)) => {
@@ -130,11 +147,6 @@ fn fold_cluster(
         return Ok(());
     };
     // New: the cluster's first week, if one arrived before it.
-    let first: Option<Week> = tx
-        .prepare_cached("SELECT first_week FROM stats_clusters WHERE cluster_id = ?1")?
-        .query_row([&cluster_id], |row| row.get(0))
-        .optional()?
-        .map(Week::of);
     if first.is_none_or(|first| earliest < first) {
         if let Some(first) = first {
             changes.totals(first).new -= 1;
@@ -142,12 +154,21 @@ fn fold_cluster(
         changes.totals(earliest).new += 1;
         prepared.firsts.push((cluster_id.clone(), earliest));
     }
-    // Churn: from the cluster's stored weeks around the arrivals, before and after.
+    // Churn: from the cluster's stored weeks around the arrivals (none before its first week,
+    // none after the last week with statistics), before and after.
     let mut present: BTreeSet<Week> = BTreeSet::new();
     let mut stored =
         tx.prepare_cached("SELECT 1 FROM stats_cluster_weeks WHERE week = ?1 AND cluster_id = ?2")?;
-    let mut week = earliest.plus(-super::CHURN_WEEKS);
-    while week <= latest.plus(super::CHURN_WEEKS) {
+    let from = match first {
+        Some(first) => earliest.plus(-super::CHURN_WEEKS).max(first),
+        None => latest.plus(1),
+    };
+    let through = match last_week {
+        Some(last) => latest.plus(super::CHURN_WEEKS).min(last),
+        None => earliest.plus(-1),
+    };
+    let mut week = from;
+    while week <= through {
         if !arrived.contains(&week) && stored.exists(params![week.start(), cluster_id])? {
             present.insert(week);
         }
