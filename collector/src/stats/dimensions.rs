@@ -9,6 +9,9 @@ use common::Report;
 use common::report::{Node, ObjectKind, Section};
 use serde::Serialize;
 
+use super::buckets::Buckets;
+use super::versions::{minor_label, skew};
+
 /// What a missing value is counted as.
 pub const NOT_REPORTED: &str = "(not reported)";
 /// The value every group too small to publish is folded into (also the sanitizer's word for a
@@ -143,7 +146,11 @@ pub static REGISTRY: LazyLock<Vec<Dimension>> = LazyLock::new(|| {
             revision: 1,
             map: Box::new(|report, values| {
                 for node in &report.nodes {
-                    values.add(skew(report.master_version.as_deref(), node), 1);
+                    let lag = skew(
+                        report.master_version.as_deref(),
+                        node.kubelet_version.as_deref(),
+                    );
+                    values.add(lag.unwrap_or(NOT_REPORTED), 1);
                 }
             }),
         },
@@ -209,28 +216,6 @@ pub fn fingerprint() -> String {
         .collect();
     parts.push(format!("{EXTENSION_PREFIX}*@1"));
     parts.join(",")
-}
-
-/// Fixed buckets: upper bounds (inclusive) and the label of each bucket, the last one open.
-pub struct Buckets {
-    bounds: &'static [u64],
-    labels: Vec<String>,
-}
-
-impl Buckets {
-    fn new(bounds: &'static [u64]) -> Self {
-        Buckets {
-            bounds,
-            labels: (0..=bounds.len())
-                .map(|i| bucket_label(bounds, i))
-                .collect(),
-        }
-    }
-
-    /// The label of the bucket `n` falls in.
-    fn label(&self, n: u64) -> &str {
-        &self.labels[self.bounds.partition_point(|bound| *bound < n)]
-    }
 }
 
 /// Cluster sizes in nodes.
@@ -307,63 +292,6 @@ fn bucketed(
             };
             values.add(label, report.nodes.len() as i64);
         }),
-    }
-}
-
-/// The label of bucket `index` of `bounds`: `0`, `2-5`, ..., and `2001+` past the last bound.
-fn bucket_label(bounds: &[u64], index: usize) -> String {
-    let low = match index {
-        0 => 0,
-        i => bounds[i - 1] + 1,
-    };
-    match bounds.get(index) {
-        None => format!("{low}+"),
-        Some(high) if *high == low => low.to_string(),
-        Some(high) => format!("{low}-{high}"),
-    }
-}
-
-/// `major.minor` of a version such as `v1.31.2-eks-1`, if it has one.
-fn minor(version: &str) -> Option<(u32, u32)> {
-    let mut parts = version.strip_prefix('v').unwrap_or(version).split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor: String = parts
-        .next()?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Some((major, minor.parse().ok()?))
-}
-
-/// `v1.31` of `v1.31.2-eks-1`: borrowed when the version is written so, or `other`.
-fn minor_label(version: &str) -> Cow<'_, str> {
-    let Some((major, minor)) = minor(version) else {
-        return Cow::Borrowed(OTHER);
-    };
-    let label = format!("v{major}.{minor}");
-    match version.get(..label.len()) {
-        Some(prefix) if prefix == label => Cow::Borrowed(prefix),
-        _ => Cow::Owned(label),
-    }
-}
-
-/// How many minor versions `node`'s kubelet lags the server.
-fn skew(server: Option<&str>, node: &Node) -> &'static str {
-    let (Some(server), Some(kubelet)) = (
-        server.and_then(minor),
-        node.kubelet_version.as_deref().and_then(minor),
-    ) else {
-        return NOT_REPORTED;
-    };
-    if server.0 != kubelet.0 {
-        return OTHER;
-    }
-    match i64::from(server.1) - i64::from(kubelet.1) {
-        lag if lag < 0 => "newer",
-        0 => "0",
-        1 => "1",
-        2 => "2",
-        _ => "3+",
     }
 }
 
@@ -480,10 +408,5 @@ mod tests {
         assert_eq!(names.len(), count);
         assert!(names.iter().all(|n| !n.starts_with(EXTENSION_PREFIX)));
         assert!(fingerprint().contains("objects-ingresses@1"));
-        assert_eq!(skew(Some("v2.0.0"), &node("v1.31.0", "amd64")), OTHER);
-        assert_eq!(skew(Some("v1.30.0"), &node("v1.31.0", "amd64")), "newer");
-        assert_eq!(minor_label("weird"), OTHER);
-        assert!(matches!(minor_label("v1.31.2"), Cow::Borrowed("v1.31")));
-        assert_eq!(minor_label("1.31.2"), "v1.31");
     }
 }

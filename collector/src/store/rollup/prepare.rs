@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::Report;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{GENERATION, Prepared, WATERMARK, churn_candidates};
+use super::changes::{CHURN_WEEKS, GENERATION, Prepared, WATERMARK, churn_candidates};
 use crate::stats::Week;
 use crate::store::sql::report_body;
 
@@ -160,11 +160,11 @@ fn fold_cluster(
     let mut stored =
         tx.prepare_cached("SELECT 1 FROM stats_cluster_weeks WHERE week = ?1 AND cluster_id = ?2")?;
     let from = match first {
-        Some(first) => earliest.plus(-super::CHURN_WEEKS).max(first),
+        Some(first) => earliest.plus(-CHURN_WEEKS).max(first),
         None => latest.plus(1),
     };
     let through = match last_week {
-        Some(last) => latest.plus(super::CHURN_WEEKS).min(last),
+        Some(last) => latest.plus(CHURN_WEEKS).min(last),
         None => earliest.plus(-1),
     };
     let mut week = from;

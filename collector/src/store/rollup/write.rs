@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use common::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates};
+use super::changes::{Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates};
 use crate::stats::{Week, dimensions};
 use crate::store::sql::report_body;
 
