@@ -122,6 +122,8 @@ impl LineSplitter {
         match &mut self.gunzip {
             Some(gunzip) => {
                 gunzip.write_all(chunk)?;
+                // Out of the decoder's buffer now, so that a stream cut short keeps its lines.
+                gunzip.flush()?;
                 let decoded = std::mem::take(gunzip.get_mut());
                 Ok(self.split(&decoded))
             }

@@ -150,9 +150,12 @@ async fn an_import_is_counted_once_and_published_with_the_minimum_group_size() {
     assert_eq!(view["headline"]["new"], 12);
     let values = &view["dimension"]["values"];
     assert_eq!(values[0]["value"], "amd64");
-    assert_eq!(values[0]["clusters"][2], 8);
+    assert_eq!(
+        values[0]["clusters"][3], 8,
+        "last week is the last one published"
+    );
     assert_eq!(values[1]["value"], "other");
-    assert_eq!(values[1]["clusters"][2], 4);
+    assert_eq!(values[1]["clusters"][3], 4);
     assert!(!answer.text.contains("riscv64"));
 }
 
@@ -294,6 +297,35 @@ async fn a_gzip_import_is_read_as_it_arrives() {
         .unwrap();
     let summary = call(&app.admin, request).await.json();
     assert_eq!(summary["stored"], 40, "{summary}");
+    // A body cut short: what came before the cut is stored, and the answer says how much.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(lines(41, 30, "amd64").as_bytes()).unwrap();
+    let mut cut = gz.finish().unwrap();
+    cut.truncate(cut.len() - 12);
+    let answer = call(
+        &app.admin,
+        Request::post("/api/v1/import")
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(Body::from(cut))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    let error = answer.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("is not valid gzip") && error.contains("were stored"),
+        "{error}"
+    );
+    let stored: u64 = error
+        .split("; the ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{error}"));
+    assert!(
+        stored >= 25,
+        "most of the 30 lines came before the cut: {error}"
+    );
     let broken = Request::post("/api/v1/import")
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from("not gzip at all"))

@@ -84,28 +84,42 @@ pub async fn import(
     let mut summary = ImportSummary::default();
     let mut batch = Vec::with_capacity(BATCH);
     let mut stream = body.into_data_stream();
+    // A body that breaks off, or stops being gzip, ends the import after what came before it
+    // was stored, and says how far it got.
+    let mut broken = None;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
-        let framed = splitter
-            .push(&chunk)
-            .map_err(|e| ApiError::bad_request(format!("the body is not valid gzip: {e}")))?;
-        for line in framed {
-            summary.lines += 1;
-            batch.push((summary.lines, line));
+        let framed = match chunk {
+            Ok(chunk) => splitter
+                .push(&chunk)
+                .map_err(|e| format!("is not valid gzip: {e}")),
+            Err(e) => Err(format!("could not be read: {e}")),
+        };
+        match framed {
+            Ok(framed) => add_lines(&mut batch, &mut summary, framed),
+            Err(error) => {
+                broken = Some(error);
+                break;
+            }
         }
         if batch.len() >= BATCH {
             store_batch(&state, std::mem::take(&mut batch), &mut summary).await?;
         }
     }
-    let framed = splitter
-        .finish()
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid gzip: {e}")))?;
-    for line in framed {
-        summary.lines += 1;
-        batch.push((summary.lines, line));
+    if broken.is_none() {
+        match splitter.finish() {
+            Ok(framed) => add_lines(&mut batch, &mut summary, framed),
+            Err(e) => broken = Some(format!("is not valid gzip: {e}")),
+        }
     }
     store_batch(&state, batch, &mut summary).await?;
+    if let Some(error) = broken {
+        refresh_after(&state, &summary).await;
+        return Err(ApiError::bad_request(format!(
+            "the request body {error}, after line {}; the {} reports before it were stored \
+             ({} already were) and importing again is safe",
+            summary.lines, summary.stored, summary.duplicates
+        )));
+    }
     tracing::info!(
         lines = summary.lines,
         stored = summary.stored,
@@ -113,12 +127,24 @@ pub async fn import(
         failed = summary.failed,
         "import finished"
     );
+    refresh_after(&state, &summary).await;
+    Ok(Json(summary))
+}
+
+fn add_lines(batch: &mut Vec<(u64, Framed)>, summary: &mut ImportSummary, framed: Vec<Framed>) {
+    for line in framed {
+        summary.lines += 1;
+        batch.push((summary.lines, line));
+    }
+}
+
+/// Rolls the imported reports up, so that the statistics show them when the answer comes.
+async fn refresh_after(state: &AppState, summary: &ImportSummary) {
     if summary.stored > 0
         && let Err(error) = state.weekly().refresh().await
     {
         tracing::warn!(%error, "the weekly statistics' rollup after an import failed; the next one catches up");
     }
-    Ok(Json(summary))
 }
 
 /// Admits a batch of lines off the async threads and stores them together.
@@ -155,6 +181,7 @@ async fn store_batch(
             Err(error) => summary.fail(number, error),
         }
     }
+    let mut failure = None;
     for outcome in futures::future::join_all(inserts).await {
         match outcome {
             Ok(InsertOutcome::Stored) => {
@@ -164,22 +191,22 @@ async fn store_batch(
             Ok(InsertOutcome::Duplicate) => summary.duplicates += 1,
             Ok(InsertOutcome::Conflict) => summary.conflicts += 1,
             Err(error) => {
-                return Err(match ApiError::from_internal(error) {
-                    ApiError::Unavailable {
-                        message,
-                        retry_after_seconds,
-                    } => ApiError::Unavailable {
-                        message: format!(
-                            "{message}; {} reports of this import were stored before, and \
-                                 importing again is safe",
-                            summary.stored
-                        ),
-                        retry_after_seconds,
-                    },
-                    other => other,
-                });
+                failure.get_or_insert(error);
             }
         }
     }
-    Ok(())
+    match failure.map(ApiError::from_internal) {
+        None => Ok(()),
+        Some(ApiError::Unavailable {
+            message,
+            retry_after_seconds,
+        }) => Err(ApiError::Unavailable {
+            message: format!(
+                "{message}; {} reports of this import were stored, and importing again is safe",
+                summary.stored
+            ),
+            retry_after_seconds,
+        }),
+        Some(other) => Err(other),
+    }
 }

@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::WithRejection;
-use common::time::unix_now;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -38,7 +37,7 @@ pub enum Format {
 pub struct WeeklyQuery {
     /// A dimension of `GET /api/v1/stats/dimensions`; without one, the weekly totals only.
     dimension: Option<String>,
-    /// Weeks through the current one (1-520, default 26).
+    /// Complete weeks, the last one the week before this (1-520, default 26).
     weeks: Option<usize>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     format: Option<Format>,
@@ -137,10 +136,9 @@ pub async fn weekly(
     if let Some(response) = not_modified(&published, format, &headers) {
         return Ok(response);
     }
-    let now = unix_now();
-    let weeks = published.last_weeks(count, now);
+    let weeks = published.last_weeks(count);
     let view = published
-        .weekly(query.dimension.as_deref(), &weeks, now)
+        .weekly(query.dimension.as_deref(), &weeks)
         .ok_or_else(|| {
             ApiError::bad_request(format!(
                 "no dimension {:?}; GET /api/v1/stats/dimensions lists them",
@@ -178,10 +176,9 @@ pub async fn export(
     if let Some(response) = not_modified(&published, format, &headers) {
         return Ok(response);
     }
-    let now = unix_now();
     let body = match format {
-        Format::Json => published.export_json(now),
-        Format::Csv => published.export_csv(now),
+        Format::Json => published.export_json(),
+        Format::Csv => published.export_csv(),
     };
     Ok(cached(&published, format, body))
 }

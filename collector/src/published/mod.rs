@@ -16,6 +16,7 @@ pub use snapshot::{DimensionInfo, Published};
 
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::stats::Week;
 use crate::store::{Store, WeeklyReader};
 
 /// Reports folded per rollup transaction, so that a run never holds the writer for long.
@@ -65,32 +66,38 @@ impl WeeklyStats {
     pub async fn refresh(&self) -> Result<()> {
         let _running = self.0.running.lock().await;
         let started = Instant::now();
-        let now = unix_now();
-        let keep_from = now.saturating_sub(self.0.retention.as_secs() as i64);
         let mut folded = 0;
-        loop {
-            let prepared = self
-                .0
-                .reader
-                .prepare_rollup(keep_from, ROLLUP_CHUNK)
-                .await?;
-            let progress = self.0.store.apply_rollup(prepared).await?;
-            if progress.stale {
-                continue;
+        let rolled_up = loop {
+            let keep_from = unix_now().saturating_sub(self.0.retention.as_secs() as i64);
+            let progress = match self.0.reader.prepare_rollup(keep_from, ROLLUP_CHUNK).await {
+                Ok(prepared) => self.0.store.apply_rollup(prepared).await,
+                Err(error) => Err(error),
+            };
+            match progress {
+                Ok(progress) if progress.stale => continue,
+                Ok(progress) => {
+                    folded += progress.reports;
+                    self.0
+                        .metrics
+                        .stats_rolled_up_reports
+                        .inc_by(progress.reports as u64);
+                    if progress.caught_up {
+                        break Ok(());
+                    }
+                }
+                // What is stored is published all the same (at startup too, so the endpoints
+                // answer); the next run tries again.
+                Err(error) => break Err(error),
             }
-            folded += progress.reports;
-            self.0
-                .metrics
-                .stats_rolled_up_reports
-                .inc_by(progress.reports as u64);
-            if progress.caught_up {
-                break;
-            }
-        }
+        };
+        let now = unix_now();
         let current = self.published();
         let changes = self.0.reader.changes(current.revisions().clone()).await?;
-        let unchanged =
-            current.ready && changes.cells.is_empty() && changes.revisions == *current.revisions();
+        // Rebuilt when a week changed, and when a week has ended (it is published from then on).
+        let unchanged = current.ready
+            && current.current_week() == Week::of(now)
+            && changes.cells.is_empty()
+            && changes.revisions == *current.revisions();
         if !unchanged {
             let next = current.apply(changes, self.0.min_group_clusters, now);
             *self.0.published.write() = Arc::new(next);
@@ -99,14 +106,16 @@ impl WeeklyStats {
         metrics
             .stats_rollup_duration
             .observe(started.elapsed().as_secs_f64());
-        metrics.stats_published.set(now);
+        if rolled_up.is_ok() {
+            metrics.stats_published.set(now);
+        }
         tracing::debug!(
             reports = folded,
             republished = !unchanged,
             seconds = started.elapsed().as_secs_f64(),
             "weekly statistics rolled up"
         );
-        Ok(())
+        rolled_up
     }
 }
 

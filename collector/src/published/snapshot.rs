@@ -97,23 +97,30 @@ impl Published {
         list
     }
 
-    /// The last `count` weeks through the current one, oldest first.
-    pub fn last_weeks(&self, count: usize, now: i64) -> Vec<Week> {
-        let current = Week::of(now);
-        (0..count as i64)
+    /// The week that was running when the snapshot was built: the first one it does not publish.
+    pub fn current_week(&self) -> Week {
+        Week::of(self.built_at)
+    }
+
+    /// The last `count` complete weeks, oldest first. Only whole weeks are published: numbers of
+    /// a running week, changing with each rollup, could be subtracted from each other to single
+    /// out the few clusters that reported in between.
+    pub fn last_weeks(&self, count: usize) -> Vec<Week> {
+        let current = self.current_week();
+        (1..=count as i64)
             .rev()
             .map(|back| current.plus(-back))
             .collect()
     }
 
-    /// Every kept week through the current one, oldest first.
-    pub fn kept_weeks(&self, now: i64) -> Vec<Week> {
+    /// Every kept complete week, oldest first.
+    pub fn kept_weeks(&self) -> Vec<Week> {
         let Some(first) = self.revisions.keys().next().copied() else {
             return Vec::new();
         };
         let mut weeks = Vec::new();
         let mut week = first;
-        while week <= Week::of(now) {
+        while week < self.current_week() {
             weeks.push(week);
             week = week.plus(1);
         }
@@ -122,42 +129,42 @@ impl Published {
 
     /// The weekly view of `dimension` (or of the totals alone) over `weeks`; `None` for a
     /// dimension it does not publish.
-    pub fn weekly(&self, dimension: Option<&str>, weeks: &[Week], now: i64) -> Option<WeeklyView> {
+    pub fn weekly(&self, dimension: Option<&str>, weeks: &[Week]) -> Option<WeeklyView> {
         let dimension = match dimension {
             Some(name) => Some(self.series(name, weeks)?),
             None => None,
         };
         Some(WeeklyView {
             min_group_clusters: self.min_group_clusters,
-            weeks: self.week_views(weeks, now),
-            headline: self.headline(now),
+            weeks: self.week_views(weeks),
+            headline: self.headline(),
             dimension,
         })
     }
 
     /// Every published dimension over every kept week: the open data set, as JSON.
-    pub fn export_json(&self, now: i64) -> Bytes {
+    pub fn export_json(&self) -> Bytes {
         self.export_json
             .get_or_init(|| {
-                Bytes::from(serde_json::to_vec(&self.export(now)).expect("views serialize"))
+                Bytes::from(serde_json::to_vec(&self.export()).expect("views serialize"))
             })
             .clone()
     }
 
     /// The open data set as CSV (see [`super::views::export_csv`]).
-    pub fn export_csv(&self, now: i64) -> Bytes {
+    pub fn export_csv(&self) -> Bytes {
         self.export_csv
-            .get_or_init(|| Bytes::from(super::views::export_csv(&self.export(now))))
+            .get_or_init(|| Bytes::from(super::views::export_csv(&self.export())))
             .clone()
     }
 
-    fn export(&self, now: i64) -> ExportView {
-        let weeks = self.kept_weeks(now);
+    fn export(&self) -> ExportView {
+        let weeks = self.kept_weeks();
         ExportView {
             min_group_clusters: self.min_group_clusters,
             generated_at: common::time::rfc3339(self.built_at),
-            weeks: self.week_views(&weeks, now),
-            headline: self.headline(now),
+            weeks: self.week_views(&weeks),
+            headline: self.headline(),
             dimensions: self
                 .dimensions()
                 .iter()
@@ -166,30 +173,27 @@ impl Published {
         }
     }
 
-    fn week_views(&self, weeks: &[Week], now: i64) -> Vec<WeekView> {
-        weeks
-            .iter()
-            .map(|week| self.week_view(*week, now))
-            .collect()
+    fn week_views(&self, weeks: &[Week]) -> Vec<WeekView> {
+        weeks.iter().map(|week| self.week_view(*week)).collect()
     }
 
     /// A week's totals; its churn only when the week four weeks before is kept (before that,
     /// nobody can say who left).
-    fn week_view(&self, week: Week, now: i64) -> WeekView {
+    fn week_view(&self, week: Week) -> WeekView {
         let summary = self.summaries.get(&week).copied().unwrap_or_default();
         let churn_known = self
             .revisions
             .keys()
             .next()
             .is_some_and(|first| week.plus(-CHURN_WEEKS) >= *first);
-        WeekView::new(week, now, summary, churn_known)
+        WeekView::new(week, summary, churn_known)
     }
 
     /// The last complete week, the one headline figures use, once there is one.
-    fn headline(&self, now: i64) -> Option<WeekView> {
-        let week = Week::of(now).plus(-1);
+    fn headline(&self) -> Option<WeekView> {
+        let week = self.current_week().plus(-1);
         let first = self.revisions.keys().next()?;
-        (week >= *first).then(|| self.week_view(week, now))
+        (week >= *first).then(|| self.week_view(week))
     }
 
     fn series(&self, name: &str, weeks: &[Week]) -> Option<DimensionSeries> {

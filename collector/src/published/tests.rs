@@ -89,21 +89,20 @@ async fn a_cluster_counts_once_a_week_as_its_latest_report_received_that_week() 
         .receive(&a, weeks_ago(1, 100), &["arm64", "arm64"], &[])
         .await;
     let published = fleet.published().await;
-    let now = unix_now();
-    let weeks = published.last_weeks(2, now);
-    let view = published.weekly(Some("architecture"), &weeks, now).unwrap();
-    assert_eq!(view.weeks[0].active, 1);
-    assert_eq!(view.weeks[0].nodes, 2);
-    assert_eq!(values(&view, 0), [("arm64".to_string(), 1)]);
+    let weeks = published.last_weeks(2);
+    let view = published.weekly(Some("architecture"), &weeks).unwrap();
+    assert_eq!(view.weeks[1].active, 1);
+    assert_eq!(view.weeks[1].nodes, 2);
+    assert_eq!(values(&view, 1), [("arm64".to_string(), 1)]);
     assert_eq!(view.headline.as_ref().unwrap().active, 1);
 
     // A report received later the same week but made earlier (its own timestamp) still wins:
     // the week and the order come from the collector's receive time.
     fleet.receive(&a, weeks_ago(1, 101), &["s390x"], &[]).await;
     let published = fleet.published().await;
-    let view = published.weekly(Some("architecture"), &weeks, now).unwrap();
-    assert_eq!(values(&view, 0), [("s390x".to_string(), 1)]);
-    assert_eq!(view.weeks[0].active, 1);
+    let view = published.weekly(Some("architecture"), &weeks).unwrap();
+    assert_eq!(values(&view, 1), [("s390x".to_string(), 1)]);
+    assert_eq!(view.weeks[1].active, 1);
 }
 
 #[tokio::test]
@@ -118,16 +117,15 @@ async fn new_returning_and_churned_clusters_follow_a_hand_made_history() {
     }
     fleet.receive(&c, weeks_ago(1, 3), &["amd64"], &[]).await;
     let published = fleet.published().await;
-    let now = unix_now();
-    let weeks = published.last_weeks(7, now);
-    let view = published.weekly(None, &weeks, now).unwrap();
+    let weeks = published.last_weeks(6);
+    let view = published.weekly(None, &weeks).unwrap();
     let table: Vec<(i64, i64, i64, Option<i64>)> = view
         .weeks
         .iter()
         .map(|w| (w.active, w.new, w.returning, w.churned))
         .collect();
-    // Weeks C-6 … C (the current one): A in C-6 and C-5, B in C-5 … C-1, C new in C-1. Churn
-    // is known from the fifth kept week on.
+    // Weeks C-6 … C-1 (the running week C is not published): A in C-6 and C-5, B in C-5 … C-1,
+    // C new in C-1. Churn is known from the fifth kept week on.
     assert_eq!(
         table,
         [
@@ -137,17 +135,15 @@ async fn new_returning_and_churned_clusters_follow_a_hand_made_history() {
             (1, 0, 1, None),
             (1, 0, 1, Some(0)),
             (2, 1, 1, Some(1)), // A: active in C-5, in none of C-4 … C-1
-            (0, 0, 0, Some(0)),
         ]
     );
-    assert!(!view.weeks[6].complete && view.weeks[5].complete);
 
     // Erasure takes A out of every week it was counted in.
     assert_eq!(fleet.store.delete_cluster(&a).await.unwrap(), 2);
     let published = fleet.published().await;
-    let view = published.weekly(Some("architecture"), &weeks, now).unwrap();
+    let view = published.weekly(Some("architecture"), &weeks).unwrap();
     let active: Vec<i64> = view.weeks.iter().map(|w| w.active).collect();
-    assert_eq!(active, [0, 1, 1, 1, 1, 2, 0]);
+    assert_eq!(active, [0, 1, 1, 1, 1, 2]);
     assert_eq!(view.weeks[1].new, 1, "B is new in C-5 now");
     assert_eq!(view.weeks[5].churned, Some(0));
     assert_eq!(values(&view, 0), []);
@@ -167,14 +163,13 @@ async fn retention_drops_the_weeks_it_has_started_to_prune() {
         .receive(&cluster(2), weeks_ago(1, 1), &["amd64"], &[])
         .await;
     let published = fleet.published().await;
-    assert_eq!(published.kept_weeks(unix_now()).len(), 4);
+    assert_eq!(published.kept_weeks().len(), 3);
     // Prune inside week C-2: C-3 goes, and C-2 too, being no longer whole.
     fleet.store.prune(weeks_ago(2, 2), 100).await.unwrap();
     let published = fleet.published().await;
-    let now = unix_now();
-    let kept = published.kept_weeks(now);
-    assert_eq!(kept, [Week::of(weeks_ago(1, 0)), Week::of(now)]);
-    let view = published.weekly(None, &kept, now).unwrap();
+    let kept = published.kept_weeks();
+    assert_eq!(kept, [Week::of(weeks_ago(1, 0))]);
+    let view = published.weekly(None, &kept).unwrap();
     assert_eq!(view.weeks[0].active, 1);
     assert_eq!(view.weeks[0].new, 1);
 }
@@ -196,19 +191,16 @@ async fn groups_smaller_than_k_are_never_named_in_json_csv_or_export() {
             .await;
     }
     let published = fleet.published().await;
-    let now = unix_now();
-    let weeks = published.last_weeks(2, now);
-    let view = published.weekly(Some("architecture"), &weeks, now).unwrap();
+    let weeks = published.last_weeks(2);
+    let view = published.weekly(Some("architecture"), &weeks).unwrap();
     assert_eq!(
-        values(&view, 0),
+        values(&view, 1),
         [("amd64".to_string(), 6), ("other".to_string(), 4)]
     );
-    assert_eq!(view.weeks[0].active, 10, "totals stay exact");
-    let keys = published
-        .weekly(Some("extension-keys"), &weeks, now)
-        .unwrap();
+    assert_eq!(view.weeks[1].active, 10, "totals stay exact");
+    let keys = published.weekly(Some("extension-keys"), &weeks).unwrap();
     assert_eq!(
-        values(&keys, 0),
+        values(&keys, 1),
         [
             ("example.com/team".to_string(), 10),
             ("other".to_string(), 4)
@@ -216,25 +208,25 @@ async fn groups_smaller_than_k_are_never_named_in_json_csv_or_export() {
     );
     assert!(
         published
-            .weekly(Some("extension:acme.corp/rare"), &weeks, now)
+            .weekly(Some("extension:acme.corp/rare"), &weeks)
             .is_none()
     );
     let team = published
-        .weekly(Some("extension:example.com/team"), &weeks, now)
+        .weekly(Some("extension:example.com/team"), &weeks)
         .unwrap();
-    assert_eq!(values(&team, 0), [("platform".to_string(), 10)]);
+    assert_eq!(values(&team, 1), [("platform".to_string(), 10)]);
     let texts = [
         serde_json::to_string(&view).unwrap(),
         String::from_utf8(views::weekly_csv(&view)).unwrap(),
-        String::from_utf8(published.export_json(now).to_vec()).unwrap(),
-        String::from_utf8(published.export_csv(now).to_vec()).unwrap(),
+        String::from_utf8(published.export_json().to_vec()).unwrap(),
+        String::from_utf8(published.export_csv().to_vec()).unwrap(),
         format!("{:?}", published.dimensions()),
     ];
     for text in texts {
         assert!(!text.contains("riscv64"), "{text}");
         assert!(!text.contains("acme"), "{text}");
     }
-    let csv = String::from_utf8(published.export_csv(now).to_vec()).unwrap();
+    let csv = String::from_utf8(published.export_csv().to_vec()).unwrap();
     let week = Week::of(at);
     assert!(
         csv.contains(&format!(
@@ -261,9 +253,38 @@ async fn a_step_prepared_before_an_erasure_is_refused_and_prepared_again() {
     let progress = fleet.store.apply_rollup(prepared).await.unwrap();
     assert!(progress.stale, "{progress:?}");
     let published = fleet.published().await;
-    let now = unix_now();
-    let weeks = published.last_weeks(2, now);
-    let view = published.weekly(Some("architecture"), &weeks, now).unwrap();
-    assert_eq!(view.weeks[0].active, 1);
-    assert_eq!(values(&view, 0), [("arm64".to_string(), 1)]);
+    let weeks = published.last_weeks(2);
+    let view = published.weekly(Some("architecture"), &weeks).unwrap();
+    assert_eq!(view.weeks[1].active, 1);
+    assert_eq!(values(&view, 1), [("arm64".to_string(), 1)]);
+}
+
+#[tokio::test]
+async fn reports_stored_after_the_newest_were_erased_are_counted_across_a_restart() {
+    let mut fleet = fleet(1).await;
+    fleet
+        .receive(&cluster(1), weeks_ago(1, 1), &["amd64"], &[])
+        .await;
+    fleet
+        .receive(&cluster(2), weeks_ago(1, 2), &["arm64"], &[])
+        .await;
+    fleet.published().await;
+    // The newest report goes: its seq must not be given again, or the rollup, already past
+    // it, would never count the report that got it.
+    fleet.store.delete_cluster(&cluster(2)).await.unwrap();
+    fleet.store.close().await;
+    let metrics = Arc::new(Metrics::new());
+    fleet.store = Store::open(fleet._dir.path(), StoreOptions::default(), metrics.clone()).unwrap();
+    fleet.weekly = WeeklyStats::new(fleet.store.clone(), metrics, 1, RETENTION).unwrap();
+    fleet
+        .receive(&cluster(3), weeks_ago(1, 3), &["s390x"], &[])
+        .await;
+    let published = fleet.published().await;
+    let weeks = published.last_weeks(2);
+    let view = published.weekly(Some("architecture"), &weeks).unwrap();
+    assert_eq!(view.weeks[1].active, 2);
+    assert_eq!(
+        values(&view, 1),
+        [("amd64".to_string(), 1), ("s390x".to_string(), 1)]
+    );
 }

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::stats::{Scope, Week};
 use crate::store::WeekSummary;
 
-/// One week's totals.
+/// One complete week's totals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WeekView {
@@ -15,8 +15,6 @@ pub struct WeekView {
     pub week: String,
     /// Its Monday, `YYYY-MM-DD`.
     pub start: String,
-    /// False for the week still running.
-    pub complete: bool,
     /// Clusters with a report received in the week.
     pub active: i64,
     /// Active clusters seen in no earlier kept week.
@@ -31,11 +29,10 @@ pub struct WeekView {
 }
 
 impl WeekView {
-    pub(super) fn new(week: Week, now: i64, summary: WeekSummary, churn_known: bool) -> Self {
+    pub(super) fn new(week: Week, summary: WeekSummary, churn_known: bool) -> Self {
         WeekView {
             week: week.to_string(),
             start: week.start_date(),
-            complete: week.is_complete(now),
             active: summary.active,
             new: summary.new,
             returning: summary.returning(),
@@ -87,7 +84,7 @@ pub struct DimensionSeries {
 pub struct WeeklyView {
     /// Cells counted from fewer clusters than this are folded into `other`.
     pub min_group_clusters: i64,
-    /// The weeks, oldest first, the current (incomplete) one last.
+    /// The complete weeks asked for, oldest first (the running week is never published).
     pub weeks: Vec<WeekView>,
     /// The last complete week, which headline figures use.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,7 +102,7 @@ pub struct ExportView {
     pub min_group_clusters: i64,
     /// When the statistics were last rolled up (RFC 3339).
     pub generated_at: String,
-    /// Every kept week, oldest first.
+    /// Every kept complete week, oldest first.
     pub weeks: Vec<WeekView>,
     /// The last complete week.
     #[serde(skip_serializing_if = "Option::is_none")]

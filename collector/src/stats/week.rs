@@ -40,11 +40,6 @@ impl Week {
         Week(self.0 + n * WEEK_SECONDS)
     }
 
-    /// True once the week is over at `now`.
-    pub fn is_complete(self, now: i64) -> bool {
-        self.end() <= now
-    }
-
     /// Its first day, `YYYY-MM-DD`.
     pub fn start_date(self) -> String {
         self.civil().to_string()
@@ -92,7 +87,5 @@ mod tests {
         assert_eq!(Week::of(-1).to_string(), "1970-W01");
         assert_eq!(Week::from_start(week.start()), Some(week));
         assert_eq!(Week::from_start(week.start() + 1), None);
-        assert!(week.is_complete(week.end()));
-        assert!(!week.is_complete(week.end() - 1));
     }
 }

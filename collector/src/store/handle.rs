@@ -79,6 +79,7 @@ impl Store {
             );
         }
         let reader = ReadConnection::open(&db_path).map_err(open_error)?;
+        let next_seq = writer::next_seq(&conn).map_err(open_error)?;
 
         let shared = Arc::new(Shared {
             available: AtomicBool::new(true),
@@ -98,7 +99,7 @@ impl Store {
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(conn, receiver, writer_shared))
+            .spawn(move || writer::run(conn, receiver, writer_shared, next_seq))
             .map_err(|e| Error::StoreOpen {
                 path: db_path.clone(),
                 advice: "cannot start the writer thread".into(),

@@ -5,7 +5,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use common::time::unix_now;
-use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::command::{Command, MAX_GROUP, Reply, Shared};
@@ -19,6 +19,7 @@ pub(super) fn run(
     mut conn: Connection,
     mut commands: mpsc::Receiver<Command>,
     shared: Arc<Shared>,
+    mut next_seq: i64,
 ) {
     let mut batch = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = commands.blocking_recv() {
@@ -36,7 +37,12 @@ pub(super) fn run(
                 Command::Insert(report, reply) => group.inserts.push((report, reply)),
                 Command::Outbox(update, reply) => group.updates.push((update, reply)),
                 other => {
-                    commit_group(&mut conn, &shared, std::mem::take(&mut group));
+                    commit_group(
+                        &mut conn,
+                        &shared,
+                        std::mem::take(&mut group),
+                        &mut next_seq,
+                    );
                     if let Command::Shutdown(reply) = other {
                         let _ = reply.send(());
                         checkpoint(&conn);
@@ -46,9 +52,40 @@ pub(super) fn run(
                 }
             }
         }
-        commit_group(&mut conn, &shared, group);
+        commit_group(&mut conn, &shared, group, &mut next_seq);
     }
     checkpoint(&conn);
+}
+
+/// `meta` key: the highest seq ever given to a report, kept when the newest reports are deleted.
+const SEQ_HIGH_WATER: &str = "reports_high_water";
+
+/// The seq the next report gets: above every seq ever given, also those of deleted reports, so
+/// that anything reading "reports after seq N" (the weekly rollup) never misses a new one.
+pub(super) fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    let stored: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM reports", [], |row| {
+        row.get(0)
+    })?;
+    let kept: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [SEQ_HIGH_WATER],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let kept = kept.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    Ok(stored.max(kept) + 1)
+}
+
+/// Records the highest seq given so far, before reports are deleted.
+fn keep_high_water(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let next = next_seq(tx)?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![SEQ_HIGH_WATER, (next - 1).to_string()],
+    )?;
+    Ok(())
 }
 
 /// Inserts one node group: the report's seq, each counted fact, the node count.
@@ -76,7 +113,7 @@ struct Group {
 }
 
 /// Commits a group in one transaction and answers each sender after the commit.
-fn commit_group(conn: &mut Connection, shared: &Shared, group: Group) {
+fn commit_group(conn: &mut Connection, shared: &Shared, group: Group, next_seq: &mut i64) {
     if group.inserts.is_empty() && group.updates.is_empty() {
         return;
     }
@@ -88,6 +125,7 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Group) {
                 &tx,
                 &shared.sinks,
                 group.inserts.iter().map(|(report, _)| report.as_ref()),
+                next_seq,
             )?;
             for (update, _) in &group.updates {
                 outbox::apply(&tx, update)?;
@@ -141,13 +179,15 @@ fn insert_all<'a>(
     tx: &Transaction<'_>,
     sinks: &[String],
     reports: impl Iterator<Item = &'a NewReport>,
+    next_seq: &mut i64,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let mut outcomes = Vec::new();
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO reports (id, cluster_id, report_time, time_source, received_at, \
-             content_sha256, master_version, node_count, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (cluster_id, id) DO NOTHING",
+             content_sha256, master_version, node_count, body, seq) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (cluster_id, id) DO NOTHING",
         )?;
         let mut stored_hash = tx.prepare_cached(
             "SELECT content_sha256 FROM reports WHERE cluster_id = ?1 AND id = ?2",
@@ -181,6 +221,7 @@ fn insert_all<'a>(
                 report.master_version,
                 report.node_count,
                 report.body,
+                *next_seq,
             ])?;
             if inserted == 0 {
                 let hash: Vec<u8> =
@@ -192,7 +233,8 @@ fn insert_all<'a>(
                 });
                 continue;
             }
-            let seq = tx.last_insert_rowid();
+            let seq = *next_seq;
+            *next_seq += 1;
             upsert_cluster.execute(params![
                 report.cluster_id,
                 report.received_at,
@@ -314,6 +356,7 @@ pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
 
 fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    keep_high_water(&tx)?;
     rollup::erase(&tx, cluster_id)?;
     for table in ["report_nodes", "deliveries"] {
         tx.execute(
@@ -332,6 +375,7 @@ fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u
 
 fn prune(conn: &mut Connection, received_before: i64, limit: usize) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    keep_high_water(&tx)?;
     rollup::drop_weeks_before(&tx, received_before)?;
     let limit = limit as i64;
     let victims = "SELECT seq FROM reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2";

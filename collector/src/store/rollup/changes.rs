@@ -3,7 +3,28 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use common::Report;
+use rusqlite::Row;
+
 use crate::stats::{CellDeltas, Week};
+use crate::store::sql::report_body;
+
+/// The stored report in column `index` of `row`, or `None` (with a warning) when it cannot be
+/// read: one damaged row must not stop the statistics, nor an erasure.
+pub(super) fn readable_body(
+    row: &Row<'_>,
+    index: usize,
+    seq: i64,
+) -> rusqlite::Result<Option<Report>> {
+    match report_body(row, index, seq, 0) {
+        Ok(report) => Ok(Some(report)),
+        Err(rusqlite::Error::FromSqlConversionFailure(_, _, error)) => {
+            tracing::warn!(seq, %error, "a stored report cannot be read; the weekly statistics leave it out");
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
 
 /// Weeks after which a cluster last seen counts as churned.
 pub const CHURN_WEEKS: i64 = 4;

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::Report;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::changes::{CHURN_WEEKS, GENERATION, Prepared, WATERMARK, churn_candidates};
+use super::changes::{
+    CHURN_WEEKS, GENERATION, Prepared, WATERMARK, churn_candidates, readable_body,
+};
 use crate::stats::Week;
-use crate::store::sql::report_body;
 
 /// The latest report of one cluster-week in a chunk.
 struct Latest {
@@ -59,7 +60,9 @@ pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Res
             {
                 continue;
             }
-            let report = report_body(row, 3, seq, 0)?;
+            let Some(report) = readable_body(row, 3, seq)? else {
+                continue;
+            };
             weeks.insert(
                 week,
                 Latest {
@@ -114,7 +117,7 @@ fn fold_cluster(
                         seq,
                         row.get::<_, i64>(1)?,
                         row.get::<_, i64>(2)?,
-                        report_body(row, 3, seq, 0)?,
+                        readable_body(row, 3, seq)?,
                     ))
                 })
                 .optional()?
@@ -124,7 +127,9 @@ fn fold_cluster(
         match before {
             Some((seq, at, ..)) if (at, seq) > (latest.received_at, latest.seq) => continue,
             Some((_, _, counted_nodes, counted_report)) => {
-                changes.cells.add(week, &counted_report, -1);
+                if let Some(counted_report) = counted_report {
+                    changes.cells.add(week, &counted_report, -1);
+                }
                 changes.totals(week).nodes += nodes - counted_nodes;
             }
             None => {

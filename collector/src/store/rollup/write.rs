@@ -6,12 +6,15 @@ use std::collections::BTreeSet;
 use common::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::changes::{Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates};
+use super::changes::{
+    Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates, readable_body,
+};
 use crate::stats::{Week, dimensions};
-use crate::store::sql::report_body;
 
 /// `meta` key: the fingerprint of the registry the stored statistics were made with.
 const REGISTRY: &str = "stats_registry";
+/// `meta` key: the last revision given to a week.
+const REVISION: &str = "stats_revision";
 /// Every table of the weekly statistics.
 const TABLES: [&str; 4] = [
     "stats_cells",
@@ -61,7 +64,7 @@ pub fn apply(tx: &Transaction<'_>, prepared: Prepared) -> rusqlite::Result<Rollu
 /// Takes `cluster_id` out of every week it is counted in (before its reports are deleted).
 pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
     bump_generation(tx)?;
-    let counted: Vec<(Week, i64, Report)> = {
+    let counted: Vec<(Week, i64, Option<Report>)> = {
         let mut select = tx.prepare_cached(
             "SELECT w.week, w.report_seq, w.nodes, r.body FROM stats_weeks s \
              JOIN stats_cluster_weeks w ON w.week = s.week AND w.cluster_id = ?1 \
@@ -73,7 +76,7 @@ pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
                 Ok((
                     Week::of(row.get(0)?),
                     row.get(2)?,
-                    report_body(row, 3, seq, 0)?,
+                    readable_body(row, 3, seq)?,
                 ))
             })?
             .collect::<rusqlite::Result<_>>()?
@@ -88,7 +91,9 @@ pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
     let mut changes = Changes::default();
     let weeks: BTreeSet<Week> = counted.iter().map(|(week, ..)| *week).collect();
     for (week, nodes, report) in &counted {
-        changes.cells.add(*week, report, -1);
+        if let Some(report) = report {
+            changes.cells.add(*week, report, -1);
+        }
         let totals = changes.totals(*week);
         totals.active -= 1;
         totals.nodes -= nodes;
@@ -154,7 +159,9 @@ pub fn reset_if_registry_changed(tx: &Transaction<'_>) -> rusqlite::Result<bool>
     Ok(true)
 }
 
-/// Writes summed changes and bumps the revision of every changed week; returns those weeks.
+/// Writes summed changes and gives every changed week a new revision (from one counter for all
+/// weeks, so that a week dropped and made again never repeats a revision a reader holds);
+/// returns those weeks.
 fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTreeSet<Week>> {
     let mut weeks: BTreeSet<Week> = changes.totals.keys().copied().collect();
     let mut upsert = tx.prepare_cached(
@@ -180,10 +187,15 @@ fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTr
             empty.execute(params![change.week.start(), change.dimension, change.value])?;
         }
     }
+    if weeks.is_empty() {
+        return Ok(weeks);
+    }
+    let revision = meta(tx, REVISION)? + 1;
+    set_meta(tx, REVISION, revision)?;
     let mut bump = tx.prepare_cached(
         "INSERT INTO stats_weeks (week, revision, active, new, churned, nodes) \
-         VALUES (?1, 1, ?2, ?3, ?4, ?5) ON CONFLICT (week) DO UPDATE SET \
-         revision = stats_weeks.revision + 1, active = stats_weeks.active + excluded.active, \
+         VALUES (?1, ?6, ?2, ?3, ?4, ?5) ON CONFLICT (week) DO UPDATE SET \
+         revision = excluded.revision, active = stats_weeks.active + excluded.active, \
          new = stats_weeks.new + excluded.new, churned = stats_weeks.churned + excluded.churned, \
          nodes = stats_weeks.nodes + excluded.nodes",
     )?;
@@ -194,7 +206,8 @@ fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTr
             totals.active,
             totals.new,
             totals.churned,
-            totals.nodes
+            totals.nodes,
+            revision
         ])?;
     }
     Ok(weeks)
