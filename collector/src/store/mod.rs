@@ -9,6 +9,7 @@ mod checkpoint;
 mod command;
 mod connection;
 mod handle;
+mod meta;
 pub mod outbox;
 mod read;
 mod records;

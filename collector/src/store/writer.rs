@@ -5,10 +5,11 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use common::time::unix_now;
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::command::{Command, MAX_GROUP, Reply, Shared};
+use super::meta;
 use super::outbox::{self, OutboxUpdate, SinkRegistration};
 use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
 use super::rollup;
@@ -66,26 +67,13 @@ pub(super) fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
     let stored: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM reports", [], |row| {
         row.get(0)
     })?;
-    let kept: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [SEQ_HIGH_WATER],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let kept = kept.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    Ok(stored.max(kept) + 1)
+    Ok(stored.max(meta::get_i64(conn, SEQ_HIGH_WATER)?) + 1)
 }
 
 /// Records the highest seq given so far, before reports are deleted.
 fn keep_high_water(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let next = next_seq(tx)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![SEQ_HIGH_WATER, (next - 1).to_string()],
-    )?;
-    Ok(())
+    let given = next_seq(tx)? - 1;
+    meta::set(tx, SEQ_HIGH_WATER, &given.to_string())
 }
 
 /// Inserts one node group: the report's seq, each counted fact, the node count.
@@ -346,11 +334,7 @@ fn track<T>(shared: &Shared, result: rusqlite::Result<T>) -> Result<T> {
 pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
     let now = unix_now();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('last_write_check', ?1) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [now.to_string()],
-    )?;
+    meta::set(&tx, "last_write_check", &now.to_string())?;
     tx.commit()
 }
 

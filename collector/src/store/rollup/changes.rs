@@ -39,8 +39,6 @@ pub(super) const GENERATION: &str = "stats_generation";
 pub struct RollupProgress {
     /// Reports read.
     pub reports: usize,
-    /// Weeks whose numbers changed.
-    pub weeks: BTreeSet<Week>,
     /// True when no report is left to fold.
     pub caught_up: bool,
     /// True when the step was prepared on a state that changed before it was applied; nothing

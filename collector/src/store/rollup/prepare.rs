@@ -10,6 +10,7 @@ use super::changes::{
     CHURN_WEEKS, GENERATION, Prepared, WATERMARK, churn_candidates, readable_body,
 };
 use crate::stats::Week;
+use crate::store::meta;
 
 /// The latest report of one cluster-week in a chunk.
 struct Latest {
@@ -22,18 +23,10 @@ struct Latest {
 /// that starts before `keep_from` (unix seconds) are past retention and not counted.
 pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Result<Prepared> {
     let tx = conn.unchecked_transaction()?;
-    let meta = |key: &str| -> rusqlite::Result<i64> {
-        let value: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
-            .optional()?;
-        Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
-    };
-    let watermark = meta(WATERMARK)?;
+    let watermark = meta::get_i64(&tx, WATERMARK)?;
     let mut prepared = Prepared {
         watermark: (watermark, watermark),
-        generation: meta(GENERATION)?,
+        generation: meta::get_i64(&tx, GENERATION)?,
         ..Prepared::default()
     };
     // The latest report of each cluster-week in the chunk, by cluster.

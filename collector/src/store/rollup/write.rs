@@ -10,6 +10,7 @@ use super::changes::{
     Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates, readable_body,
 };
 use crate::stats::{Week, dimensions};
+use crate::store::meta;
 
 /// `meta` key: the fingerprint of the registry the stored statistics were made with.
 const REGISTRY: &str = "stats_registry";
@@ -26,7 +27,10 @@ const TABLES: [&str; 4] = [
 /// Writes a prepared step, unless an erasure, pruning or another step changed the statistics
 /// since it was prepared (then nothing is written and the progress says `stale`).
 pub fn apply(tx: &Transaction<'_>, prepared: Prepared) -> rusqlite::Result<RollupProgress> {
-    let current = (meta(tx, WATERMARK)?, meta(tx, GENERATION)?);
+    let current = (
+        meta::get_i64(tx, WATERMARK)?,
+        meta::get_i64(tx, GENERATION)?,
+    );
     if current != (prepared.watermark.0, prepared.generation) {
         return Ok(RollupProgress {
             stale: true,
@@ -51,11 +55,10 @@ pub fn apply(tx: &Transaction<'_>, prepared: Prepared) -> rusqlite::Result<Rollu
             first.execute(params![cluster_id, week.start()])?;
         }
     }
-    let weeks = write_changes(tx, prepared.changes)?;
-    set_meta(tx, WATERMARK, prepared.watermark.1)?;
+    write_changes(tx, prepared.changes)?;
+    meta::set(tx, WATERMARK, &prepared.watermark.1.to_string())?;
     Ok(RollupProgress {
         reports: prepared.reports,
-        weeks,
         caught_up: !prepared.full,
         stale: false,
     })
@@ -112,7 +115,7 @@ pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
         "DELETE FROM stats_clusters WHERE cluster_id = ?1",
         [cluster_id],
     )?;
-    write_changes(tx, changes).map(|_| ())
+    write_changes(tx, changes)
 }
 
 /// Drops every week that starts before `cutoff`: retention prunes its reports from then on, so
@@ -138,31 +141,21 @@ pub fn drop_weeks_before(tx: &Transaction<'_>, cutoff: i64) -> rusqlite::Result<
 /// with another registry of dimensions; returns whether it did.
 pub fn reset_if_registry_changed(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     let fingerprint = dimensions::fingerprint();
-    let known: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = ?1", [REGISTRY], |row| {
-            row.get(0)
-        })
-        .optional()?;
-    if known.as_deref() == Some(fingerprint.as_str()) {
+    if meta::get(tx, REGISTRY)?.as_deref() == Some(fingerprint.as_str()) {
         return Ok(false);
     }
     for table in TABLES {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
     }
-    set_meta(tx, WATERMARK, 0)?;
+    meta::set(tx, WATERMARK, "0")?;
     bump_generation(tx)?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![REGISTRY, fingerprint],
-    )?;
+    meta::set(tx, REGISTRY, &fingerprint)?;
     Ok(true)
 }
 
 /// Writes summed changes and gives every changed week a new revision (from one counter for all
-/// weeks, so that a week dropped and made again never repeats a revision a reader holds);
-/// returns those weeks.
-fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTreeSet<Week>> {
+/// weeks, so that a week dropped and made again never repeats a revision a reader holds).
+fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<()> {
     let mut weeks: BTreeSet<Week> = changes.totals.keys().copied().collect();
     let mut upsert = tx.prepare_cached(
         "INSERT INTO stats_cells (week, dimension, value, clusters, nodes) \
@@ -188,10 +181,10 @@ fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTr
         }
     }
     if weeks.is_empty() {
-        return Ok(weeks);
+        return Ok(());
     }
-    let revision = meta(tx, REVISION)? + 1;
-    set_meta(tx, REVISION, revision)?;
+    let revision = meta::get_i64(tx, REVISION)? + 1;
+    meta::set(tx, REVISION, &revision.to_string())?;
     let mut bump = tx.prepare_cached(
         "INSERT INTO stats_weeks (week, revision, active, new, churned, nodes) \
          VALUES (?1, ?6, ?2, ?3, ?4, ?5) ON CONFLICT (week) DO UPDATE SET \
@@ -210,28 +203,10 @@ fn write_changes(tx: &Transaction<'_>, changes: Changes) -> rusqlite::Result<BTr
             revision
         ])?;
     }
-    Ok(weeks)
+    Ok(())
 }
 
 fn bump_generation(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let next = meta(tx, GENERATION)? + 1;
-    set_meta(tx, GENERATION, next)
-}
-
-fn meta(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<i64> {
-    let value: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-            row.get(0)
-        })
-        .optional()?;
-    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
-}
-
-fn set_meta(tx: &Transaction<'_>, key: &str, value: i64) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value.to_string()],
-    )?;
-    Ok(())
+    let next = meta::get_i64(tx, GENERATION)? + 1;
+    meta::set(tx, GENERATION, &next.to_string())
 }
