@@ -14,7 +14,6 @@ use super::query::ApiQuery;
 use super::state::AppState;
 use crate::published::views::{ExportView, WeeklyView, weekly_csv};
 use crate::published::{DimensionInfo, Published};
-use crate::stats::Scope;
 
 /// Most weeks one weekly answer covers (ten years).
 pub const MAX_WEEKS: usize = 520;
@@ -51,17 +50,6 @@ pub struct ExportQuery {
     format: Option<Format>,
 }
 
-/// One dimension of the registry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DimensionView {
-    /// Name, for `?dimension=`.
-    pub name: String,
-    /// What it counts.
-    pub description: String,
-    /// `cluster` or `node`.
-    pub scope: Scope,
-}
-
 /// `GET /api/v1/stats/dimensions`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -70,7 +58,7 @@ pub struct DimensionsView {
     pub min_group_clusters: i64,
     /// The registered dimensions, then one per extension key that at least that many clusters
     /// reported in some week.
-    pub dimensions: Vec<DimensionView>,
+    pub dimensions: Vec<DimensionInfo>,
 }
 
 /// The dimensions the weekly statistics count.
@@ -85,21 +73,7 @@ pub async fn dimensions(State(state): State<AppState>) -> Result<Response, ApiEr
     let published = ready(&state)?;
     let view = DimensionsView {
         min_group_clusters: published.min_group_clusters,
-        dimensions: published
-            .dimensions()
-            .into_iter()
-            .map(
-                |DimensionInfo {
-                     name,
-                     description,
-                     scope,
-                 }| DimensionView {
-                    name,
-                    description,
-                    scope,
-                },
-            )
-            .collect(),
+        dimensions: published.dimensions().to_vec(),
     };
     Ok(cached(&published, Format::Json, json(&view)))
 }

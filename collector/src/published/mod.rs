@@ -91,11 +91,17 @@ impl WeeklyStats {
             }
         };
         let now = unix_now();
+        let running = Week::of(now);
         let current = self.published();
-        let changes = self.0.reader.changes(current.revisions().clone()).await?;
-        // Rebuilt when a week changed, and when a week has ended (it is published from then on).
+        let changes = self
+            .0
+            .reader
+            .changes(current.revisions().clone(), running)
+            .await?;
+        // Rebuilt when a complete week changed, and when a week has ended (it is published from
+        // then on); not for the running week, which is not.
         let unchanged = current.ready
-            && current.current_week() == Week::of(now)
+            && current.current_week() == running
             && changes.cells.is_empty()
             && changes.revisions == *current.revisions();
         if !unchanged {

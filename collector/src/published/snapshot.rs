@@ -14,13 +14,13 @@ use crate::stats::{
 use crate::store::{CHURN_WEEKS, WeekSummary, WeeklyChanges};
 
 /// One dimension as the API lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DimensionInfo {
-    /// Name, e.g. `architecture` or `extension:example.com/team`.
+    /// Name, for `?dimension=`: e.g. `architecture` or `extension:example.com/team`.
     pub name: String,
     /// What it counts.
     pub description: String,
-    /// What its cells count.
+    /// `cluster` or `node`: what its cells count.
     pub scope: Scope,
 }
 
@@ -38,6 +38,7 @@ pub struct Published {
     revisions: BTreeMap<Week, i64>,
     cells: BTreeMap<Week, Arc<BTreeMap<String, Vec<Cell>>>>,
     summaries: BTreeMap<Week, WeekSummary>,
+    dimensions: Vec<DimensionInfo>,
     export_json: OnceLock<Bytes>,
     export_csv: OnceLock<Bytes>,
 }
@@ -55,6 +56,7 @@ impl Published {
         for (week, raw) in changes.cells {
             cells.insert(week, Arc::new(publish_week(raw, k)));
         }
+        let dimensions = dimensions_of(&cells);
         Published {
             ready: true,
             generation: self.generation + 1,
@@ -63,6 +65,7 @@ impl Published {
             revisions: changes.revisions,
             cells,
             summaries: changes.summaries,
+            dimensions,
             export_json: OnceLock::new(),
             export_csv: OnceLock::new(),
         }
@@ -70,31 +73,8 @@ impl Published {
 
     /// Every dimension a request may name: the registry, then one per extension key that some
     /// kept week publishes.
-    pub fn dimensions(&self) -> Vec<DimensionInfo> {
-        let mut list: Vec<DimensionInfo> = REGISTRY
-            .iter()
-            .map(|d| DimensionInfo {
-                name: d.name.clone(),
-                description: d.description.clone(),
-                scope: d.scope,
-            })
-            .collect();
-        let mut keys: Vec<&str> = self
-            .cells
-            .values()
-            .filter_map(|week| week.get(EXTENSION_KEYS))
-            .flatten()
-            .map(|cell| cell.value.as_str())
-            .filter(|key| *key != OTHER)
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        list.extend(keys.into_iter().map(|key| DimensionInfo {
-            name: format!("{EXTENSION_PREFIX}{key}"),
-            description: format!("Clusters by the value of the extension {key}"),
-            scope: Scope::Cluster,
-        }));
-        list
+    pub fn dimensions(&self) -> &[DimensionInfo] {
+        &self.dimensions
     }
 
     /// The week that was running when the snapshot was built: the first one it does not publish.
@@ -197,7 +177,7 @@ impl Published {
     }
 
     fn series(&self, name: &str, weeks: &[Week]) -> Option<DimensionSeries> {
-        let info = self.dimensions().into_iter().find(|d| d.name == name)?;
+        let info = self.dimensions.iter().find(|d| d.name == name)?.clone();
         let mut values: BTreeMap<&str, ValueSeries> = BTreeMap::new();
         for (index, week) in weeks.iter().enumerate() {
             let Some(cells) = self.cells.get(week).and_then(|cells| cells.get(name)) else {
@@ -232,4 +212,31 @@ impl Published {
             values,
         })
     }
+}
+
+/// The registry's dimensions, then one per extension key that some week of `cells` publishes.
+fn dimensions_of(cells: &BTreeMap<Week, Arc<BTreeMap<String, Vec<Cell>>>>) -> Vec<DimensionInfo> {
+    let mut list: Vec<DimensionInfo> = REGISTRY
+        .iter()
+        .map(|d| DimensionInfo {
+            name: d.name.clone(),
+            description: d.description.clone(),
+            scope: d.scope,
+        })
+        .collect();
+    let mut keys: Vec<&str> = cells
+        .values()
+        .filter_map(|week| week.get(EXTENSION_KEYS))
+        .flatten()
+        .map(|cell| cell.value.as_str())
+        .filter(|key| *key != OTHER)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    list.extend(keys.into_iter().map(|key| DimensionInfo {
+        name: format!("{EXTENSION_PREFIX}{key}"),
+        description: format!("Clusters by the value of the extension {key}"),
+        scope: Scope::Cluster,
+    }));
+    list
 }

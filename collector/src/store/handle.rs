@@ -324,9 +324,16 @@ impl WeeklyReader {
             .await
     }
 
-    /// Every week's totals, and the cells of the weeks whose revision differs from `known`.
-    pub async fn changes(&self, known: BTreeMap<Week, i64>) -> Result<WeeklyChanges> {
-        self.0.run(move |conn| weekly::changes(conn, &known)).await
+    /// The totals of every week before `running`, and the cells of those whose revision
+    /// differs from `known`.
+    pub async fn changes(
+        &self,
+        known: BTreeMap<Week, i64>,
+        running: Week,
+    ) -> Result<WeeklyChanges> {
+        self.0
+            .run(move |conn| weekly::changes(conn, &known, running))
+            .await
     }
 }
 

@@ -1,5 +1,5 @@
-//! The weekly rollup's reads: every week's totals and revision, and the cells of the weeks that
-//! changed since a reader last looked, from one snapshot of the store.
+//! The weekly rollup's reads: every complete week's totals and revision, and the cells of the
+//! weeks that changed since a reader last looked, from one snapshot of the store.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +30,7 @@ impl WeekSummary {
 /// The weekly statistics as stored, as far as a reader holding `known` needs them.
 #[derive(Debug, Clone, Default)]
 pub struct WeeklyChanges {
-    /// Every week with statistics and its revision.
+    /// Every complete week with statistics and its revision.
     pub revisions: BTreeMap<Week, i64>,
     /// Every such week's totals.
     pub summaries: BTreeMap<Week, WeekSummary>,
@@ -38,16 +38,22 @@ pub struct WeeklyChanges {
     pub cells: BTreeMap<Week, Vec<(String, Cell)>>,
 }
 
-/// Reads every week's totals, and the cells of the weeks whose revision differs from `known`
-/// (week to revision), in one read transaction.
-pub fn changes(conn: &Connection, known: &BTreeMap<Week, i64>) -> rusqlite::Result<WeeklyChanges> {
+/// Reads the totals of every week before `running` (the week still running, which is not
+/// published), and the cells of those whose revision differs from `known` (week to revision), in
+/// one read transaction.
+pub fn changes(
+    conn: &Connection,
+    known: &BTreeMap<Week, i64>,
+    running: Week,
+) -> rusqlite::Result<WeeklyChanges> {
     let tx = conn.unchecked_transaction()?;
     let mut result = WeeklyChanges::default();
     {
         let mut select = tx.prepare_cached(
-            "SELECT week, revision, active, new, churned, nodes FROM stats_weeks ORDER BY week",
+            "SELECT week, revision, active, new, churned, nodes FROM stats_weeks WHERE week < ?1 \
+             ORDER BY week",
         )?;
-        let mut rows = select.query([])?;
+        let mut rows = select.query([running.start()])?;
         while let Some(row) = rows.next()? {
             let week = Week::of(row.get(0)?);
             result.revisions.insert(week, row.get(1)?);
