@@ -27,22 +27,15 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-wait_for_port() {
-    for _ in $(seq 1 400); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    echo "nothing listens on port $1" >&2
-    return 1
-}
+source bench/lib.sh
 
 # collector NAME PUBLIC_PORT ADMIN_PORT [flags]: starts a release collector on a fresh store.
 collector() {
     target/release/collector --data-dir "$work/$1" --listen "127.0.0.1:$2" \
         --admin-listen "127.0.0.1:$3" --rate-limit-per-hour 0 "${@:4}" 2>"$work/$1.log" &
     pids+=($!)
-    wait_for_port "$2"
-    wait_for_port "$3"
+    wait_for_port "$2" 400
+    wait_for_port "$3" 400
 }
 
 machine() {

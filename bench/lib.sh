@@ -1,0 +1,12 @@
+# Shell functions the benchmark scripts share (sourced, not run).
+
+# wait_for_port PORT [TRIES]: waits until something listens on 127.0.0.1:PORT, polling every
+# 50 ms, at most TRIES times (default 200: ten seconds).
+wait_for_port() {
+    for _ in $(seq 1 "${2:-200}"); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
