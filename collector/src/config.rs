@@ -125,6 +125,11 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_STATS_ROLLUP_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
     pub stats_rollup_interval: Duration,
 
+    /// How long a dashboard login lasts: the session cookie the login form sets on the admin
+    /// listener expires after this (and with a restart, which forgets every session).
+    #[arg(long, env = "COLLECTOR_DASHBOARD_SESSION_TTL", default_value = "8h", value_parser = humantime::parse_duration)]
+    pub dashboard_session_ttl: Duration,
+
     /// Log line format.
     #[arg(long, env = "COLLECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -7,34 +7,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode, header};
-use clap::Parser;
-use collector::{AppState, Config, admin_router, public_router};
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-struct App {
-    _dir: tempfile::TempDir,
-    state: AppState,
-    public: Router,
-    admin: Router,
-}
+mod support;
 
-fn app(flags: &[&str]) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let mut argv = vec!["collector", "--data-dir", data_dir.to_str().unwrap()];
-    argv.extend_from_slice(flags);
-    let config = Config::parse_from(argv);
-    let state = collector::open(&config, &[]).unwrap();
-    App {
-        public: public_router(state.clone()),
-        admin: admin_router(state.clone()),
-        state,
-        _dir: dir,
-    }
-}
+use support::{App, app};
 
 struct Answer {
     status: StatusCode,

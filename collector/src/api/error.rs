@@ -99,6 +99,12 @@ impl ApiError {
     }
 }
 
+impl From<axum::extract::rejection::FormRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::FormRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::bad_request(rejection.body_text())
@@ -170,11 +176,16 @@ impl IntoResponse for ApiError {
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     let is_error = status.is_client_error() || status.is_server_error();
-    let is_json = response
+    // JSON errors stay as they are, and so do the dashboard's pages (its login form answers 401
+    // with the form again).
+    let is_json_or_page = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if !is_error || is_json {
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(b"application/json") || value.starts_with(b"text/html")
+        });
+    if !is_error || is_json_or_page {
         return response;
     }
     let error = match status {

@@ -1,14 +1,16 @@
-//! The HTTP API: the public router (ingest, health, OpenAPI, optionally the weekly statistics)
-//! and the admin router (read API, weekly statistics, import, erasure, metrics), their shared
-//! state and middleware.
+//! The HTTP API: the public router (ingest, health, OpenAPI, optionally the weekly statistics and
+//! the dashboard) and the admin router (read API, weekly statistics, dashboard, import, erasure,
+//! metrics), their shared state and middleware.
 
 mod auth;
 mod clusters;
+mod dashboard;
 mod deliveries;
 mod error;
 mod health;
 mod import;
 mod ingest;
+mod login;
 mod query;
 mod state;
 mod stats;
@@ -21,7 +23,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -57,7 +59,11 @@ pub fn public_router(state: AppState) -> Router {
     let document = openapi();
     let mut public = ingest.merge(health);
     if settings.public_stats {
-        public = public.merge(stats_routes().split_for_parts().0);
+        public = public
+            .merge(stats_routes().split_for_parts().0)
+            .route("/dashboard", get(dashboard::public_overview))
+            .route("/dashboard/dimension", get(dashboard::public_dimension))
+            .route("/dashboard/style.css", get(dashboard::stylesheet));
     }
     public
         .route(
@@ -73,16 +79,28 @@ pub fn public_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The admin listener's router: the read API and erasure (behind the admin token when one is
-/// set) and `/metrics` (never behind it, so Prometheus can scrape).
+/// The admin listener's router: the read API, erasure and the dashboard (behind the admin token
+/// when one is set; the dashboard's login form opens a session that stands for it), and
+/// `/metrics` (never behind it, so Prometheus can scrape).
 pub fn admin_router(state: AppState) -> Router {
     let (api, _) = admin_routes().split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::require_admin_token,
     ));
+    let pages = Router::new()
+        .route("/dashboard", get(dashboard::admin_overview))
+        .route("/dashboard/dimension", get(dashboard::admin_dimension))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_dashboard_login,
+        ))
+        .route("/dashboard/style.css", get(dashboard::stylesheet))
+        .route("/dashboard/login", get(login::form).post(login::login))
+        .route("/dashboard/logout", post(login::logout));
     let (metrics, _) = metrics_routes().split_for_parts();
-    api.merge(metrics)
+    api.merge(pages)
+        .merge(metrics)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::map_response(json_errors))
         .layer(TraceLayer::new_for_http())
@@ -179,6 +197,11 @@ const ROUTES: &[&str] = &[
     "/api/v1/import",
     "/api/v1/deliveries",
     "/api/v1/deliveries/requeue",
+    "/dashboard",
+    "/dashboard/dimension",
+    "/dashboard/style.css",
+    "/dashboard/login",
+    "/dashboard/logout",
 ];
 
 /// Records the latency of every request by route and status.

@@ -1,5 +1,5 @@
 //! What every handler shares: the store, the weekly statistics, metrics, sinks, rate limiter,
-//! settings and tokens.
+//! settings, tokens and the dashboard's logins and cached pages.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::ClusterIdRule;
 
 use crate::config::{Config, Secret};
+use crate::dashboard::{PageCache, Sessions};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::published::WeeklyStats;
@@ -43,6 +44,8 @@ struct Inner {
     settings: ApiSettings,
     ingest_token: Option<Secret>,
     admin_token: Option<Secret>,
+    sessions: Sessions,
+    pages: PageCache,
     shutting_down: AtomicBool,
 }
 
@@ -97,6 +100,8 @@ impl AppState {
             settings,
             ingest_token: read_secret(&config.ingest_token_file)?,
             admin_token: read_secret(&config.admin_token_file)?,
+            sessions: Sessions::new(config.dashboard_session_ttl),
+            pages: PageCache::default(),
             shutting_down: AtomicBool::new(false),
         })))
     }
@@ -148,6 +153,16 @@ impl AppState {
     /// The token of the admin API, when one is configured.
     pub(super) fn admin_token(&self) -> Option<&Secret> {
         self.0.admin_token.as_ref()
+    }
+
+    /// The dashboard's logins.
+    pub(super) fn sessions(&self) -> &Sessions {
+        &self.0.sessions
+    }
+
+    /// The public dashboard's rendered pages.
+    pub(super) fn pages(&self) -> &PageCache {
+        &self.0.pages
     }
 
     /// Makes `/readyz` fail from now on.
