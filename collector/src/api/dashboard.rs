@@ -14,7 +14,7 @@ use super::query::ApiQuery;
 use super::state::AppState;
 use crate::dashboard::layout::{login, not_ready};
 use crate::dashboard::pages::{dimension, overview};
-use crate::dashboard::{Audience, DEFAULT_WINDOW, PageKey, STYLE, WINDOWS};
+use crate::dashboard::{Audience, DEFAULT_WINDOW, ICON, PageKey, STYLE, WINDOWS};
 use crate::published::Published;
 
 /// What every page allows itself: its own stylesheet, forms to itself, nothing else (no
@@ -191,6 +191,19 @@ pub async fn stylesheet() -> Response {
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         STYLE,
+    )
+        .into_response()
+}
+
+/// `GET /dashboard/icon.svg`.
+pub async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        ICON,
     )
         .into_response()
 }

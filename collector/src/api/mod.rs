@@ -63,7 +63,8 @@ pub fn public_router(state: AppState) -> Router {
             .merge(stats_routes().split_for_parts().0)
             .route("/dashboard", get(dashboard::public_overview))
             .route("/dashboard/dimension", get(dashboard::public_dimension))
-            .route("/dashboard/style.css", get(dashboard::stylesheet));
+            .route("/dashboard/style.css", get(dashboard::stylesheet))
+            .route("/dashboard/icon.svg", get(dashboard::icon));
     }
     public
         .route(
@@ -96,6 +97,7 @@ pub fn admin_router(state: AppState) -> Router {
             auth::require_dashboard_login,
         ))
         .route("/dashboard/style.css", get(dashboard::stylesheet))
+        .route("/dashboard/icon.svg", get(dashboard::icon))
         .route("/dashboard/login", get(login::form).post(login::login))
         .route("/dashboard/logout", post(login::logout));
     let (metrics, _) = metrics_routes().split_for_parts();
@@ -200,6 +202,7 @@ const ROUTES: &[&str] = &[
     "/dashboard",
     "/dashboard/dimension",
     "/dashboard/style.css",
+    "/dashboard/icon.svg",
     "/dashboard/login",
     "/dashboard/logout",
 ];

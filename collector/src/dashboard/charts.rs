@@ -215,10 +215,11 @@ pub fn weekly_lines(chart: &Chart, weeks: &[String], series: &[Series], unit: &s
                 @let points: Vec<String> = s.values.iter().enumerate()
                     .map(|(w, v)| format!("{},{}", fmt(week_x(w, weeks.len())), fmt(y(*v))))
                     .collect();
-                g class={ "series " (colour(i, &s.label)) } {
-                    polyline.line points=(points.join(" ")) {}
+                @let class = colour(i, &s.label);
+                g.series {
+                    polyline class={ "line " (class) } points=(points.join(" ")) {}
                     @for (w, v) in s.values.iter().enumerate() {
-                        circle cx=(fmt(week_x(w, weeks.len()))) cy=(fmt(y(*v))) r="3" {
+                        circle class=(class) cx=(fmt(week_x(w, weeks.len()))) cy=(fmt(y(*v))) r="3" {
                             title { (weeks[w]) " · " (s.label) ": " (thousands(*v)) " " (unit) }
                         }
                     }
@@ -321,10 +322,10 @@ pub fn bars(chart: &Chart, week: &str, bars: &[Bar], whole: i64, unit: &str) -> 
             @for (i, bar) in bars.iter().enumerate() {
                 @let y = TOP + ROW * i as f64;
                 @let length = span * bar.count as f64 / max as f64;
-                g class={ "bar " (colour(i, &bar.label)) } {
+                g.bar {
                     title { (week) " · " (bar.label) ": " (thousands(bar.count)) " " (unit) " (" (percent(bar.count, whole)) " of " (thousands(whole)) ")" }
                     text.label x=(LABEL - 8.0) y=(fmt(y + 16.0)) text-anchor="end" { (shorten(&bar.label, 26)) }
-                    rect x=(LABEL) y=(fmt(y + 3.0)) width=(fmt(length.max(1.0))) height=(ROW - 6.0) {}
+                    rect class=(colour(i, &bar.label)) x=(LABEL) y=(fmt(y + 3.0)) width=(fmt(length.max(1.0))) height=(ROW - 6.0) {}
                     text.value x=(fmt(LABEL + length + 6.0)) y=(fmt(y + 16.0)) { (thousands(bar.count)) " · " (percent(bar.count, whole)) }
                 }
             }

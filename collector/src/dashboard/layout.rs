@@ -8,6 +8,10 @@ use crate::published::Published;
 
 /// Path of the dashboard's stylesheet.
 pub const STYLESHEET: &str = "/dashboard/style.css";
+/// Path of the dashboard's icon (so that browsers do not ask for `/favicon.ico`).
+pub const ICON_PATH: &str = "/dashboard/icon.svg";
+/// The dashboard's icon: three bars.
+pub const ICON: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect x="1" y="9" width="4" height="6" fill="#4e79a7"/><rect x="6" y="5" width="4" height="10" fill="#f28e2b"/><rect x="11" y="1" width="4" height="14" fill="#59a14f"/></svg>"##;
 /// The dashboard's stylesheet, served at [`STYLESHEET`].
 pub const STYLE: &str = include_str!("style.css");
 /// The windows the selector offers, in weeks.
@@ -97,6 +101,7 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Fleet" }
             link rel="stylesheet" href=(STYLESHEET);
+            link rel="icon" type="image/svg+xml" href=(ICON_PATH);
         }
     }
 }

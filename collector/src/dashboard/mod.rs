@@ -8,5 +8,5 @@ pub mod pages;
 mod sessions;
 
 pub use cache::{PageCache, PageKey};
-pub use layout::{Audience, DEFAULT_WINDOW, STYLE, STYLESHEET, WINDOWS};
+pub use layout::{Audience, DEFAULT_WINDOW, ICON, ICON_PATH, STYLE, STYLESHEET, WINDOWS};
 pub use sessions::Sessions;

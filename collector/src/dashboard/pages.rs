@@ -268,7 +268,7 @@ fn index(published: &Published, window: usize) -> Markup {
     html! {
         section #dimensions {
             h2 { "Every dimension" }
-            table.index {
+            div.wide { table.index {
                 thead { tr { th scope="col" { "Dimension" } th scope="col" { "Counts" } th scope="col" { "What it counts" } } }
                 tbody {
                     @for d in published.dimensions() {
@@ -279,7 +279,7 @@ fn index(published: &Published, window: usize) -> Markup {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 }
