@@ -17,12 +17,17 @@ BQEMULATOR="$(tests/bqemulator/setup.sh)"
 export BQEMULATOR
 
 # The README's ten-minute path runs in the suite as written (tests/tests/ten_minutes.rs), curl and
-# all.
-if ! command -v curl >/dev/null; then
+# all; the dashboard is tested in Debian's headless Chromium over WebDriver
+# (tests/tests/dashboard_browser.rs).
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ "${#missing[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null; then
-        (apt-get update -qq && apt-get install -y -qq curl) >&2
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}") >&2
     else
-        echo "curl is missing and there is no apt-get: install curl" >&2
+        echo "${missing[*]} missing and there is no apt-get: install them" >&2
         exit 1
     fi
 fi

@@ -1,6 +1,6 @@
 //! The dashboard with data in one command: starts a collector on a temporary store, imports a
 //! synthetic fleet's history through `POST /api/v1/import`, prints the dashboard's address and
-//! serves until Ctrl-C (the store is removed then).
+//! serves until Ctrl-C or SIGTERM (the store is removed then).
 //!
 //! `cargo run --release -p e2e --bin demo`
 
@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         "0",
     ]);
     let state = collector::open(&config, &[])?;
+    eprintln!("demo: a temporary store in {data_dir}");
     let public = bind(args.listen).await?;
     let admin = bind(args.admin_listen).await?;
     let (public_addr, admin_addr) = (public.local_addr()?, admin.local_addr()?);
@@ -125,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     println!("Open data:        http://{public_addr}/api/v1/stats/export?format=csv");
     if !args.exit_when_ready {
         eprintln!("demo: serving until Ctrl-C (the temporary store is removed then)");
-        tokio::signal::ctrl_c().await?;
+        common::cli::shutdown_signal().await;
     }
     let _ = stop.send(());
     server.await??;
