@@ -4,7 +4,10 @@
 # read: a release collector given a synthetic fleet of CLUSTERS clusters over WEEKS weeks (one
 #   report per cluster and week, at most three nodes each) through POST /api/v1/import, then
 #   GET /api/v1/stats/weekly for every dimension it lists, warm (bench/src/bin/stats-latency.rs).
-#   Target: p95 <= 50 ms for any dimension at 100,000 clusters x 26 weeks.
+#   Target: p95 <= 50 ms for any dimension at 100,000 clusters x 26 weeks. Then the dashboard
+#   (bench/src/bin/dashboard-latency.rs): the admin overview over 12, 26 and 52 weeks and every
+#   dimension's page, drawn per request, target p95 <= 150 ms; the public overview
+#   (--public-stats, drawn once per rollup), target p95 <= 5 ms.
 # ingest: two fresh release collectors in the same invocation, one rolling the statistics up
 #   every second while the load runs (the default is every minute) and one never
 #   (--stats-rollup-interval 0); closed-loop load (bench/src/bin/loadgen.rs, 32 connections, a
@@ -20,7 +23,7 @@ WEEKS="${WEEKS:-26}"
 ROUNDS="${ROUNDS:-3}"
 SECONDS_PER_RUN="${SECONDS_PER_RUN:-8}"
 cargo build --release --locked -p collector -p bench -p e2e --bin collector --bin loadgen \
-    --bin stats-latency --bin synthetic-fleet >&2
+    --bin stats-latency --bin dashboard-latency --bin synthetic-fleet >&2
 
 work="$(mktemp -d)"
 pids=()
@@ -47,7 +50,7 @@ PY
 }
 
 if [ "$WHICH" = read ] || [ "$WHICH" = all ]; then
-    collector read 18180 19190 --stats-rollup-interval 0
+    collector read 18180 19190 --stats-rollup-interval 0 --public-stats
     started=$(date +%s.%N)
     summary=$(target/release/synthetic-fleet --clusters "$CLUSTERS" --weeks "$WEEKS" \
         --reports-per-week 1 --max-nodes 3 2>/dev/null | gzip -1 \
@@ -56,8 +59,9 @@ if [ "$WHICH" = read ] || [ "$WHICH" = all ]; then
     finished=$(date +%s.%N)
     store_bytes=$(du -sb "$work/read" | cut -f1)
     latency=$(target/release/stats-latency --target 127.0.0.1:19190 --weeks "$WEEKS")
-    echo "$summary"; echo "$latency"
-    python3 - "$summary" "$started" "$finished" "$store_bytes" "$CLUSTERS" "$WEEKS" "$latency" <<'PY'
+    dashboard=$(target/release/dashboard-latency --admin 127.0.0.1:19190 --public 127.0.0.1:18180)
+    echo "$summary"; echo "$latency"; echo "$dashboard"
+    python3 - "$summary" "$started" "$finished" "$store_bytes" "$CLUSTERS" "$WEEKS" "$latency" "$dashboard" <<'PY'
 import json, sys
 summary = json.loads(sys.argv[1])
 seconds = float(sys.argv[3]) - float(sys.argv[2])
@@ -77,6 +81,16 @@ print(f"GET /api/v1/stats/export: JSON {total['export_json_bytes'] / 1024:,.0f} 
       f"{total['export_json_first_ms']:.0f} ms first (rendered once per rollup), "
       f"{total['export_json_again_ms']:.1f} ms again; CSV {total['export_csv_bytes'] / 1024:,.0f} KiB "
       f"in {total['export_csv_first_ms']:.0f} ms")
+board = [json.loads(l) for l in sys.argv[8].splitlines()][-1]
+o, d, p, w = board["overview"], board["dimension_pages"], board["public_cached"], board["worst_page_p95"]
+print()
+print(f"GET /dashboard (admin, drawn per request), 12/26/52 weeks: p50 {o['p50_ms']:.1f} ms, "
+      f"p95 {o['p95_ms']:.1f} ms, max {o['max_ms']:.1f} ms; {board['pages'] - 3} dimension pages: "
+      f"p50 {d['p50_ms']:.1f} ms, p95 {d['p95_ms']:.1f} ms; worst page p95 {w['p95_ms']:.1f} ms "
+      f"({w['page']}); target p95 <= 150 ms: {'met' if w['p95_ms'] <= 150 else 'MISSED'}")
+print(f"GET /dashboard (public, cached per rollup), {p['bytes'] / 1024:,.0f} KiB: p50 {p['p50_ms']:.2f} ms, "
+      f"p95 {p['p95_ms']:.2f} ms, max {p['max_ms']:.2f} ms; target p95 <= 5 ms: "
+      f"{'met' if p['p95_ms'] <= 5 else 'MISSED'}")
 PY
     machine
 fi

@@ -116,7 +116,8 @@ pub struct Config {
     pub min_group_clusters: NonZeroU32,
 
     /// Also serve the weekly statistics (`/api/v1/stats/dimensions`, `/weekly`, `/export`:
-    /// thresholded aggregates only) on the public listener, without a token.
+    /// thresholded aggregates only) and the dashboard drawn from them (`/dashboard`) on the
+    /// public listener, without a token.
     #[arg(long, env = "COLLECTOR_PUBLIC_STATS")]
     pub public_stats: bool,
 

@@ -53,24 +53,8 @@ async fn main() -> anyhow::Result<()> {
                 ("weeks", &args.weeks.to_string()),
             ],
         )?;
-        let mut histogram = Histogram::<u64>::new(3)?;
-        let mut bytes = 0;
-        for round in 0..args.requests + 5 {
-            let started = Instant::now();
-            let body = client
-                .get(url.clone())
-                .send()
-                .await?
-                .error_for_status()?
-                .bytes()
-                .await?;
-            let micros = started.elapsed().as_micros() as u64;
-            bytes = body.len();
-            if round >= 5 {
-                histogram.record(micros)?;
-                all.record(micros)?;
-            }
-        }
+        let (histogram, bytes) = bench::warm_latency(&client, url, args.requests).await?;
+        all.add(&histogram)?;
         let p95 = histogram.value_at_quantile(0.95) as f64 / 1000.0;
         if p95 > worst.0 {
             worst = (p95, name.clone());

@@ -86,7 +86,6 @@ pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                         "Open data: "
                         a href="/api/v1/stats/export" { "JSON" } ", "
                         a href="/api/v1/stats/export?format=csv" { "CSV" }
-                        " · the API's description: " a href="/openapi.json" { "OpenAPI" }
                     }
                 }
             }

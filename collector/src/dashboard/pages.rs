@@ -75,15 +75,15 @@ pub fn overview(published: &Published, window: usize, audience: Audience) -> Mar
         }
         section #platforms {
             h2 { "Where and how they run" }
-            div.grid { @for name in PLATFORM { (last_week(published, name, &last)) } }
+            div.grid { @for name in PLATFORM { (last_week(published, name, &last, window)) } }
         }
         section #sizes {
             h2 { "Sizes" }
-            div.grid { @for name in SIZES.into_iter().chain(objects) { (last_week(published, name, &last)) } }
+            div.grid { @for name in SIZES.into_iter().chain(objects) { (last_week(published, name, &last, window)) } }
         }
         section #extensions {
             h2 { "Extensions" }
-            @let shown: Vec<Markup> = extensions.map(|name| last_week(published, name, &last)).collect();
+            @let shown: Vec<Markup> = extensions.map(|name| last_week(published, name, &last, window)).collect();
             @if shown.is_empty() {
                 p { "No extension key is reported by enough clusters to be shown." }
             } @else {
@@ -124,7 +124,7 @@ pub fn dimension(
                     p.note { "A cluster counts under every value its nodes have; shares over time are shares of nodes." }
                 }
                 (over_time(published, name, &weeks, &info.name))
-                (last_week(published, name, &last))
+                (last_week(published, name, &last, window))
                 p { a href={ "/dashboard?weeks=" (window) } { "← Overview" } }
             }
         },
@@ -145,10 +145,12 @@ fn empty() -> Markup {
 }
 
 fn headline(published: &Published, last: &WeekView) -> Markup {
+    // Four weeks before the last complete one, when that week is kept.
+    let first_kept = published.kept_weeks().first().map(ToString::to_string);
     let before = published
         .weekly(None, &published.last_weeks(5))
         .and_then(|view| view.weeks.first().cloned())
-        .filter(|week| week.week != last.week);
+        .filter(|week| first_kept.as_ref().is_some_and(|first| week.week >= *first));
     let change = before.as_ref().map(|before| last.active - before.active);
     html! {
         section.headline aria-label="Last complete week" {
@@ -222,8 +224,9 @@ fn series_of(dimension: &DimensionSeries) -> (&'static str, Vec<Series>) {
     (if by_nodes { "nodes" } else { "clusters" }, series)
 }
 
-/// A dimension's values in the last complete week, as bars of clusters.
-fn last_week(published: &Published, name: &str, last: &WeekView) -> Markup {
+/// A dimension's values in the last complete week, as bars of clusters; `window` is kept in the
+/// link to its page.
+fn last_week(published: &Published, name: &str, last: &WeekView, window: usize) -> Markup {
     let week = published.last_weeks(1);
     let Some(dimension) = published
         .weekly(Some(name), &week)
@@ -259,7 +262,7 @@ fn last_week(published: &Published, name: &str, last: &WeekView) -> Markup {
     html! {
         div.cell {
             (bars(&chart, &last.week, &bars_of, last.active, "clusters"))
-            a.more href={ "/dashboard/dimension?name=" (encode(name)) } { "Over time →" }
+            a.more href={ "/dashboard/dimension?name=" (encode(name)) "&weeks=" (window) } { "Over time →" }
         }
     }
 }
