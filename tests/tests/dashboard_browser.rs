@@ -357,6 +357,26 @@ async fn drive(browser: &Client, collector: &Collector, fleet: &Fleet) -> anyhow
     let complaints = problems(browser).await?;
     ensure!(complaints.is_empty(), "the console: {complaints:?}");
 
+    // The check above can fail: an inline style is refused by the page's policy, and the
+    // browser says so on the console.
+    browser
+        .execute(
+            "document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">canary</p>');",
+            vec![],
+        )
+        .await?;
+    let refused = e2e::wait_for("the policy's refusal", Duration::from_secs(10), || async {
+        let complaints = problems(browser).await.ok()?;
+        (!complaints.is_empty()).then_some(complaints)
+    })
+    .await;
+    ensure!(
+        refused
+            .iter()
+            .any(|c| c.contains("Content Security Policy")),
+        "{refused:?}"
+    );
+
     // Logging out ends the session.
     let started = Instant::now();
     browser
