@@ -36,3 +36,21 @@ pub async fn warm_latency(
     }
     Ok((histogram, bytes))
 }
+
+/// The dimensions a collector's admin listener at `base` (`http://host:port`) lists.
+pub async fn dimension_names(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<String>> {
+    let listed: serde_json::Value = client
+        .get(format!("{base}/api/v1/stats/dimensions"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let names = listed["dimensions"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("no dimensions listed"))?
+        .iter()
+        .filter_map(|d| d["name"].as_str().map(str::to_string))
+        .collect();
+    Ok(names)
+}

@@ -135,16 +135,11 @@ async fn the_dashboard_in_a_real_browser() {
     };
     let mut lines = Vec::new();
     fleet.write(&mut lines).unwrap();
-    let summary: Value = reqwest::Client::new()
+    let import = reqwest::Client::new()
         .post(collector.admin_url("/api/v1/import"))
         .bearer_auth(TOKEN)
-        .body(lines)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .body(lines);
+    let summary = e2e::send_json(import).await;
     assert_eq!(summary["failed"], 0, "{summary}");
 
     let driver_address = free_address();

@@ -88,16 +88,13 @@ async fn a_synthetic_fleet_gives_the_numbers_its_model_says() {
         .flatten()
         .copied()
         .collect();
-    let summary: Value = client
-        .post(collector.admin_url("/api/v1/import"))
-        .header("content-type", "application/x-ndjson")
-        .body(lines)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary = e2e::send_json(
+        client
+            .post(collector.admin_url("/api/v1/import"))
+            .header("content-type", "application/x-ndjson")
+            .body(lines),
+    )
+    .await;
     assert_eq!(summary["lines"], count, "{summary}");
     assert_eq!(summary["stored"], count, "{summary}");
     assert_eq!(summary["failed"], 0, "{summary}");

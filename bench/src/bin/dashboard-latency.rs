@@ -3,10 +3,9 @@
 //! per rollup, then served from memory) the overview. One keep-alive connection, requests one
 //! after another, warm. Prints JSON lines, the last one the summary.
 
-use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Measures the dashboard of a running collector.
 #[derive(Parser)]
@@ -33,19 +32,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(1)
         .build()?;
     let admin = format!("http://{}", args.admin);
-    let listed: Value = client
-        .get(format!("{admin}/api/v1/stats/dimensions"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let names: Vec<String> = listed["dimensions"]
-        .as_array()
-        .context("no dimensions listed")?
-        .iter()
-        .filter_map(|d| d["name"].as_str().map(str::to_string))
-        .collect();
+    let names = bench::dimension_names(&client, &admin).await?;
     let mut pages: Vec<(String, reqwest::Url)> = [12, 26, 52]
         .iter()
         .map(|weeks| {

@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Measures the weekly statistics endpoints of a running collector.
 #[derive(Parser)]
@@ -30,19 +29,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(1)
         .build()?;
     let base = format!("http://{}", args.target);
-    let listed: Value = client
-        .get(format!("{base}/api/v1/stats/dimensions"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let names: Vec<String> = listed["dimensions"]
-        .as_array()
-        .context("no dimensions listed")?
-        .iter()
-        .filter_map(|d| d["name"].as_str().map(str::to_string))
-        .collect();
+    let names = bench::dimension_names(&client, &base).await?;
     let mut all = Histogram::<u64>::new(3)?;
     let mut worst = (0.0, String::new());
     for name in &names {

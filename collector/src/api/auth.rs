@@ -44,16 +44,13 @@ fn admitted(state: &AppState, request: &Request) -> bool {
             && open_session(state, request.headers()).is_some())
 }
 
+/// The admin API: without the token (or, to read, a session), 401.
 pub(super) async fn require_admin_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if admitted(&state, &request) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
-    }
+    guard(&state, request, next, false).await
 }
 
 /// The dashboard's pages on the admin listener: like the API, but a browser without a session
@@ -63,9 +60,13 @@ pub(super) async fn require_dashboard_login(
     request: Request,
     next: Next,
 ) -> Response {
-    if admitted(&state, &request) {
+    guard(&state, request, next, true).await
+}
+
+async fn guard(state: &AppState, request: Request, next: Next, to_login: bool) -> Response {
+    if admitted(state, &request) {
         next.run(request).await
-    } else if *request.method() == Method::GET {
+    } else if to_login && *request.method() == Method::GET {
         Redirect::to("/dashboard/login").into_response()
     } else {
         ApiError::Unauthorized.into_response()

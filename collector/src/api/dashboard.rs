@@ -182,30 +182,27 @@ pub async fn public_dimension(
     public_page(&state, PageKey::Dimension(query.name, window(query.weeks)?))
 }
 
-/// `GET /dashboard/style.css`.
-pub async fn stylesheet() -> Response {
+/// A file the pages use, served with its type and kept by browsers for `max_age` seconds.
+fn asset(content_type: &'static str, max_age: u32, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CACHE_CONTROL, format!("public, max-age={max_age}")),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
         ],
-        STYLE,
+        body,
     )
         .into_response()
 }
 
+/// `GET /dashboard/style.css`.
+pub async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", 3_600, STYLE)
+}
+
 /// `GET /dashboard/icon.svg`.
 pub async fn icon() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        ICON,
-    )
-        .into_response()
+    asset("image/svg+xml", 86_400, ICON)
 }
 
 /// The login form, for a browser with neither token nor session.
