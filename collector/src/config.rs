@@ -81,6 +81,27 @@ pub struct Config {
     )]
     pub max_concurrent_requests: NonZeroUsize,
 
+    /// Time allowed for a request's head to arrive, from the connection's start and from the
+    /// end of the previous answer: it closes idle HTTP/1 keep-alive connections and header
+    /// trickles (slowloris).
+    #[arg(long, env = "COLLECTOR_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// An HTTP/2 connection with no request in flight this long is closed.
+    #[arg(long, env = "COLLECTOR_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Connections the public listener holds open at once; more wait in the listen backlog.
+    /// Default: the open-file limit (raised to its hard limit at start) less 256 for the store,
+    /// the sinks and the admin listener.
+    #[arg(long, env = "COLLECTOR_MAX_CONNECTIONS")]
+    pub max_connections: Option<NonZeroUsize>,
+
+    /// Connections the kernel queues for each listener before they are accepted. Default: the
+    /// most it allows (`net.core.somaxconn`).
+    #[arg(long, env = "COLLECTOR_LISTEN_BACKLOG")]
+    pub listen_backlog: Option<u32>,
+
     /// File holding a bearer token that report senders must present (private fleets).
     #[arg(long, env = "COLLECTOR_INGEST_TOKEN_FILE")]
     pub ingest_token_file: Option<PathBuf>,

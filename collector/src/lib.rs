@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod delivery;
 pub mod error;
 pub mod import;
+pub mod listener;
 mod maintenance;
 pub mod metrics;
 pub mod published;
@@ -17,17 +18,20 @@ pub mod store;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use api::{AppState, admin_router, openapi, public_router};
 pub use config::Config;
 pub use error::{BoxError, Error, Result, SharedError};
+
+/// Connections the admin listener holds open at once (operators, Prometheus, dashboards).
+pub const ADMIN_CONNECTIONS: usize = 128;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -68,13 +72,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     config.check()?;
     let sinks = load_sinks(&config).await?;
     let state = open(&config, &sinks)?;
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })
+    let descriptors = match listener::raise_descriptor_limit() {
+        Ok(limit) => Some(limit),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read or raise the open-file limit");
+            None
+        }
     };
-    let public = bind(config.listen).await?;
-    let admin = bind(config.admin_listen).await?;
+    let bind = |addr: SocketAddr| {
+        listener::bind(addr, config.listen_backlog).map_err(|source| Error::Bind { addr, source })
+    };
+    let public = bind(config.listen)?;
+    let admin = bind(config.admin_listen)?;
+    let max_connections = config.max_connections.map_or_else(
+        || listener::connections_within(descriptors.unwrap_or(1024)),
+        NonZeroUsize::get,
+    );
     let local = |listener: &TcpListener, fallback: SocketAddr| {
         listener.local_addr().unwrap_or(fallback).to_string()
     };
@@ -84,9 +97,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         data_dir = %config.data_dir.display(),
         retention_days = config.retention.as_secs() / 86_400,
         sinks = sinks.len(),
+        max_connections,
+        open_file_limit = descriptors,
         "collector listening"
     );
     let options = ServeOptions {
+        connections: listener::ConnectionSettings {
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections,
+        },
         retention: config.retention,
         stats_rollup_interval: config.stats_rollup_interval,
         delivery: delivery::DeliverySettings {
@@ -100,6 +120,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
 /// What [`serve`] runs besides the listeners.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
+    /// How the public listener treats connections (the admin listener: the same, with at most
+    /// [`ADMIN_CONNECTIONS`]).
+    pub connections: listener::ConnectionSettings,
     /// Retention period of the store.
     pub retention: Duration,
     /// How often the weekly statistics are rolled up (zero: at startup and after imports).
@@ -140,17 +163,23 @@ pub async fn serve(
         options.delivery,
         stopped.clone(),
     )?);
-    // Small answers (a 204 is one short segment) go out at once, not held by Nagle's algorithm.
-    let no_delay = |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
+    let admin_connections = listener::ConnectionSettings {
+        max_connections: options.connections.max_connections.min(ADMIN_CONNECTIONS),
+        ..options.connections
     };
-    let public_server = axum::serve(public.tap_io(no_delay), public_router(state.clone()))
-        .with_graceful_shutdown(wait_for_stop(stopped.clone()));
-    let admin_server = axum::serve(admin.tap_io(no_delay), admin_router(state.clone()))
-        .with_graceful_shutdown(wait_for_stop(stopped.clone()));
-    let mut servers = tokio::spawn(async move {
-        tokio::try_join!(public_server.into_future(), admin_server.into_future())
-    });
+    let public_server = listener::serve(
+        public,
+        public_router(state.clone()),
+        options.connections,
+        wait_for_stop(stopped.clone()),
+    );
+    let admin_server = listener::serve(
+        admin,
+        admin_router(state.clone()),
+        admin_connections,
+        wait_for_stop(stopped.clone()),
+    );
+    let mut servers = tokio::spawn(async move { tokio::try_join!(public_server, admin_server) });
 
     let served = tokio::select! {
         () = shutdown => None,

@@ -71,6 +71,11 @@ async fn main() -> anyhow::Result<()> {
     let admin = bind(args.admin_listen).await?;
     let (public_addr, admin_addr) = (public.local_addr()?, admin.local_addr()?);
     let options = collector::ServeOptions {
+        connections: collector::listener::ConnectionSettings {
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: collector::ADMIN_CONNECTIONS,
+        },
         retention: config.retention,
         stats_rollup_interval: config.stats_rollup_interval,
         delivery: collector::delivery::DeliverySettings {

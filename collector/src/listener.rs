@@ -1,0 +1,275 @@
+//! The listeners' accept loop, in place of `axum::serve`, which has none of these: a listen
+//! backlog as deep as the kernel allows, a cap on open connections kept under the process's file
+//! descriptor limit (connections over it wait in the backlog instead of being reset), a deadline
+//! for each request's head (which also closes idle HTTP/1 keep-alive connections and header
+//! trickles), an idle timeout for HTTP/2, and a graceful close on shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+/// File descriptors kept free of connections for the store, the sinks and the admin listener.
+pub const DESCRIPTOR_HEADROOM: u64 = 256;
+/// Backlog used when the kernel's `somaxconn` cannot be read.
+const FALLBACK_BACKLOG: u32 = 4096;
+
+/// How one listener treats its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// Time allowed for a request's head: from the connection's start, and from the end of the
+    /// previous answer on a kept-alive connection (so an idle HTTP/1 connection closes then).
+    pub header_read_timeout: Duration,
+    /// An HTTP/2 connection with no request in flight this long is closed (GOAWAY).
+    pub idle_timeout: Duration,
+    /// Connections open at once; the next waits in the listen backlog.
+    pub max_connections: usize,
+}
+
+/// Binds `addr` with a listen backlog of `backlog` connections (`None`: the kernel's
+/// `net.core.somaxconn`, the most it allows).
+pub fn bind(addr: SocketAddr, backlog: Option<u32>) -> io::Result<TcpListener> {
+    let backlog = backlog.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(FALLBACK_BACKLOG)
+    });
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
+/// Raises the soft limit of open files to the hard one; returns the limit now in force.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// Connections the process may hold open with `limit` file descriptors, leaving
+/// [`DESCRIPTOR_HEADROOM`] for everything else (at least 64).
+pub fn connections_within(limit: u64) -> usize {
+    usize::try_from(limit.saturating_sub(DESCRIPTOR_HEADROOM).max(64)).unwrap_or(usize::MAX)
+}
+
+/// Serves `router` on `listener` until `stop` completes, then stops accepting and closes every
+/// connection gracefully (in-flight requests finish; the caller bounds how long that may take).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: ConnectionSettings,
+    stop: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let (closing, closed) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut stop = std::pin::pin!(stop);
+    let mut accept_errors = ErrorLog::default();
+    loop {
+        while connections.try_join_next().is_some() {}
+        // A slot first: a connection over the cap stays in the backlog, unanswered but not reset.
+        let (slot, accepted) = tokio::select! {
+            () = &mut stop => break,
+            pair = async {
+                let slot = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                (slot, listener.accept().await)
+            } => pair,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) if is_transient(&error) => continue,
+            Err(error) => {
+                // Out of descriptors or memory: the cap should prevent it; wait a little.
+                accept_errors.log(&error);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Small answers (a 204 is one short segment) go out at once, not held by Nagle.
+        let _ = tcp.set_nodelay(true);
+        let connection = Connection {
+            builder: builder.clone(),
+            router: router.clone(),
+            settings,
+            closed: closed.clone(),
+        };
+        connections.spawn(async move {
+            let _slot = slot;
+            connection.run(tcp, peer).await;
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+fn is_transient(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// Logs accept errors at most once a second, with how many there were.
+#[derive(Default)]
+struct ErrorLog {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl ErrorLog {
+    fn log(&mut self, error: &io::Error) {
+        self.since += 1;
+        if self
+            .last
+            .is_none_or(|last| last.elapsed() >= Duration::from_secs(1))
+        {
+            tracing::warn!(%error, errors = self.since, "cannot accept connections");
+            self.last = Some(Instant::now());
+            self.since = 0;
+        }
+    }
+}
+
+/// One accepted connection.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    router: Router,
+    settings: ConnectionSettings,
+    closed: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn run(mut self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let (activity, watched) = watch::channel(Activity::default());
+        let activity = Arc::new(activity);
+        let router = self.router;
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let in_flight = InFlight::enter(activity.clone());
+            let answer = router.clone().oneshot(request);
+            async move {
+                let response = answer.await?;
+                // In flight until the answer's body is sent (or dropped).
+                Ok::<_, Infallible>(response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _ = &in_flight;
+                        frame
+                    }))
+                }))
+            }
+        });
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service);
+        let mut connection = std::pin::pin!(connection);
+        let idle = idle_expired(
+            watched,
+            self.settings.header_read_timeout,
+            self.settings.idle_timeout,
+        );
+        let mut idle = std::pin::pin!(idle);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended");
+                    }
+                    break;
+                }
+                _ = self.closed.wait_for(|closed| *closed), if !closing => {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                () = &mut idle, if !closing => {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// Requests of one connection: in flight now, and started since it opened.
+#[derive(Debug, Default, Clone, Copy)]
+struct Activity {
+    in_flight: usize,
+    started: u64,
+}
+
+/// Completes when the connection has had nothing in flight for too long: `first` before its
+/// first request (hyper's own head deadline starts only once it knows the protocol), `idle`
+/// after an answer.
+async fn idle_expired(mut activity: watch::Receiver<Activity>, first: Duration, idle: Duration) {
+    loop {
+        let seen = match activity.wait_for(|a| a.in_flight == 0).await {
+            Ok(now) => now.started,
+            Err(_) => return,
+        };
+        let limit = if seen == 0 { first } else { idle };
+        match tokio::time::timeout(limit, activity.wait_for(|a| a.started != seen)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+}
+
+/// A request in flight, counted until dropped.
+struct InFlight(Arc<watch::Sender<Activity>>);
+
+impl InFlight {
+    fn enter(activity: Arc<watch::Sender<Activity>>) -> Self {
+        activity.send_modify(|a| {
+            a.in_flight += 1;
+            a.started += 1;
+        });
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|a| a.in_flight -= 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_leave_headroom_for_the_rest() {
+        assert_eq!(connections_within(1_048_576), 1_048_320);
+        assert_eq!(connections_within(1024), 768);
+        assert_eq!(connections_within(100), 64);
+    }
+}

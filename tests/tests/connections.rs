@@ -1,0 +1,122 @@
+//! Connection hygiene of the collector binary over real TCP: silent sockets, header trickles and
+//! idle keep-alive connections are closed by the head deadline; connections over the cap wait
+//! in the backlog and are answered once a slot frees, never reset.
+
+use std::time::{Duration, Instant};
+
+use e2e::{Collector, binary};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn collector(dir: &std::path::Path, flags: &[&str]) -> Collector {
+    let mut args = vec!["--header-read-timeout", "1s"];
+    args.extend_from_slice(flags);
+    Collector::start(&binary("collector"), &dir.join("data"), &args).await
+}
+
+/// Reads until the server closes the connection; how long that took, and what it sent.
+async fn until_closed(tcp: &mut TcpStream, within: Duration) -> (Duration, Vec<u8>) {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + within),
+            tcp.read(&mut buffer),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) => return (started.elapsed(), received),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => panic!(
+                "still open after {within:?}; received {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_trickling_and_idle_connections_are_closed_by_the_head_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = collector(dir.path(), &[]).await;
+
+    // Silent: nothing sent at all.
+    let mut silent = TcpStream::connect(collector.public).await.unwrap();
+    let (after, _) = until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed after {after:?}"
+    );
+
+    // A header trickle: a byte every 200 ms never completes a head in time.
+    let mut trickle = TcpStream::connect(collector.public).await.unwrap();
+    let started = Instant::now();
+    let head =
+        b"POST /api/v1 HTTP/1.1\r\nHost: collector\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut closed = false;
+    for byte in head {
+        if trickle.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if !closed {
+        until_closed(&mut trickle, Duration::from_secs(5)).await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the trickle was served for {:?}",
+        started.elapsed()
+    );
+
+    // Kept alive after an answer, then idle.
+    let mut idle = TcpStream::connect(collector.public).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: collector\r\n\r\n")
+        .await
+        .unwrap();
+    let (after, received) = until_closed(&mut idle, Duration::from_secs(5)).await;
+    let answer = String::from_utf8_lossy(&received);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed after {after:?}"
+    );
+
+    // And it still serves.
+    let health = reqwest::get(collector.public_url("/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_and_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = collector(dir.path(), &["--max-connections", "2"]).await;
+    let _held: Vec<TcpStream> =
+        futures::future::join_all((0..2).map(|_| TcpStream::connect(collector.public)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // The third waits for a slot (the two silent ones are closed by the head deadline), and is
+    // answered: not reset, not refused.
+    let started = Instant::now();
+    let mut third = TcpStream::connect(collector.public).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: collector\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, received) = until_closed(&mut third, Duration::from_secs(5)).await;
+    let answer = String::from_utf8_lossy(&received);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "answered after {:?}, before a slot was free",
+        started.elapsed()
+    );
+}
