@@ -9,12 +9,12 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use http_body_util::BodyExt;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -169,30 +169,26 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
-        let (activity, watched) = watch::channel(Activity::default());
-        let activity = Arc::new(activity);
+        let activity = Arc::new(Activity::new());
+        let counted = activity.clone();
         let router = self.router;
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let in_flight = InFlight::enter(activity.clone());
+            // In flight until its answer's head is ready: a graceful close after that still
+            // lets the body finish (HTTP/1 closes after the answer, HTTP/2 streams run on).
+            let in_flight = InFlight::enter(counted.clone());
             let answer = router.clone().oneshot(request);
             async move {
-                let response = answer.await?;
-                // In flight until the answer's body is sent (or dropped).
-                Ok::<_, Infallible>(response.map(|body| {
-                    Body::new(body.map_frame(move |frame| {
-                        let _ = &in_flight;
-                        frame
-                    }))
-                }))
+                let response: Response = answer.await?;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
             }
         });
         let connection = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service);
         let mut connection = std::pin::pin!(connection);
-        let idle = idle_expired(
-            watched,
+        let idle = activity.expired(
             self.settings.header_read_timeout,
             self.settings.idle_timeout,
         );
@@ -219,46 +215,74 @@ impl Connection {
     }
 }
 
-/// Requests of one connection: in flight now, and started since it opened.
-#[derive(Debug, Default, Clone, Copy)]
+/// Requests of one connection, counted with atomics so that a request wakes nothing: in
+/// flight now, started since it opened, and when one last started or ended.
 struct Activity {
-    in_flight: usize,
-    started: u64,
+    opened: Instant,
+    in_flight: AtomicUsize,
+    started: AtomicU64,
+    /// Milliseconds from `opened` to the last start or end of a request.
+    last: AtomicU64,
 }
 
-/// Completes when the connection has had nothing in flight for too long: `first` before its
-/// first request (hyper's own head deadline starts only once it knows the protocol), `idle`
-/// after an answer.
-async fn idle_expired(mut activity: watch::Receiver<Activity>, first: Duration, idle: Duration) {
-    loop {
-        let seen = match activity.wait_for(|a| a.in_flight == 0).await {
-            Ok(now) => now.started,
-            Err(_) => return,
-        };
-        let limit = if seen == 0 { first } else { idle };
-        match tokio::time::timeout(limit, activity.wait_for(|a| a.started != seen)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => return,
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.opened.elapsed().as_millis() as u64;
+        self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Completes once the connection has had nothing in flight for too long: `first` before
+    /// its first request (hyper's own head deadline starts only once it knows the protocol),
+    /// `idle` after an answer. Wakes only at those deadlines.
+    async fn expired(&self, first: Duration, idle: Duration) {
+        loop {
+            let limit = if self.started.load(Ordering::Relaxed) == 0 {
+                first
+            } else {
+                idle
+            }
+            .max(Duration::from_millis(100));
+            let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let deadline = self.opened + last + limit;
+            let now = Instant::now();
+            let wake = if now < deadline {
+                deadline
+            } else if self.in_flight.load(Ordering::Relaxed) == 0 {
+                return;
+            } else {
+                // A request is still in flight: its end moves the deadline; look again then.
+                now + limit
+            };
+            tokio::time::sleep_until(tokio::time::Instant::from_std(wake)).await;
         }
     }
 }
 
 /// A request in flight, counted until dropped.
-struct InFlight(Arc<watch::Sender<Activity>>);
+struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn enter(activity: Arc<watch::Sender<Activity>>) -> Self {
-        activity.send_modify(|a| {
-            a.in_flight += 1;
-            a.started += 1;
-        });
+    fn enter(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.started.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
         InFlight(activity)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|a| a.in_flight -= 1);
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

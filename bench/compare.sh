@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Two collector binaries side by side in one invocation: each on a fresh store of its own, the
+# closed-loop load generator (bench/src/bin/loadgen.rs, 32 connections, a distinct cluster per
+# report) alternated between them ROUNDS times for SECONDS_PER_RUN seconds; prints each run's
+# JSON line and the medians. For a change on the ingest path: build the commit before it,
+# copy its binary aside, build this one, and compare.
+#
+# With INSTRUCTIONS=1, instead: each binary under valgrind's callgrind taking 4,000 reports over 4
+# connections, and the instructions it executed (a count the machine's speed does not sway).
+#
+#   bench/compare.sh BEFORE_BINARY AFTER_BINARY     (ROUNDS default 5, SECONDS_PER_RUN default 8)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BEFORE="$1"
+AFTER="$2"
+ROUNDS="${ROUNDS:-5}"
+SECONDS_PER_RUN="${SECONDS_PER_RUN:-8}"
+cargo build --release --locked -p bench --bin loadgen >&2
+
+work="$(mktemp -d)"
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+source bench/lib.sh
+
+# start NAME BINARY PUBLIC_PORT ADMIN_PORT
+start() {
+    "$2" --data-dir "$work/$1" --listen "127.0.0.1:$3" --admin-listen "127.0.0.1:$4" \
+        --rate-limit-per-hour 0 2>"$work/$1.log" &
+    pids+=($!)
+    wait_for_port "$3" 400
+    wait_for_port "$4" 400
+}
+if [ "${INSTRUCTIONS:-0}" = 1 ]; then
+    for label in before after; do
+        binary="$BEFORE"; [ "$label" = after ] && binary="$AFTER"
+        valgrind --tool=callgrind --callgrind-out-file="$work/$label.callgrind" "$binary" \
+            --data-dir "$work/$label" --listen 127.0.0.1:18880 --admin-listen 127.0.0.1:19890 \
+            --rate-limit-per-hour 0 --stats-rollup-interval 0 2>"$work/$label.log" &
+        pid=$!
+        wait_for_port 18880 2000
+        target/release/loadgen --target 127.0.0.1:18880 --connections 4 --requests 4000 \
+            --duration 300s --label "$label" >/dev/null
+        kill -INT "$pid"
+        wait "$pid" || true
+        echo "$label: $(sed -n 's/^summary: //p' "$work/$label.callgrind") instructions"
+    done
+    exit 0
+fi
+start before "$BEFORE" 18680 19690
+start after "$AFTER" 18780 19790
+load() { target/release/loadgen --target "127.0.0.1:$1" --label "$2" \
+    --duration "${SECONDS_PER_RUN}s" --connections 32; }
+load 18680 warmup >/dev/null
+load 18780 warmup >/dev/null
+results=()
+for _ in $(seq 1 "$ROUNDS"); do
+    results+=("$(load 18680 before)")
+    results+=("$(load 18780 after)")
+done
+for pid in "${pids[@]}"; do
+    kill -0 "$pid" || { echo "a collector died during the runs; see $work" >&2; exit 1; }
+done
+printf '%s\n' "${results[@]}"
+python3 - "${results[@]}" <<'PY'
+import json, sys, statistics
+runs = [json.loads(a) for a in sys.argv[1:]]
+print()
+print("| binary | closed-loop throughput per run (reports/s) | median | p99 per run (ms) |")
+print("|---|---|---|---|")
+for label in ("before", "after"):
+    mine = [r for r in runs if r["label"] == label]
+    t = [r["throughput"] for r in mine]
+    print(f"| {label} | {' · '.join(f'{x:,.0f}' for x in t)} | {statistics.median(t):,.0f} | "
+          f"{' · '.join(format(r['p99_ms'], '.1f') for r in mine)} |")
+before = statistics.median(r["throughput"] for r in runs if r["label"] == "before")
+after = statistics.median(r["throughput"] for r in runs if r["label"] == "after")
+print()
+print(f"after / before: {after / before:.1%}")
+PY
+python3 - <<'PY'
+import os, platform, datetime
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}.")
+PY
