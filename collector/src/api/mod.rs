@@ -26,7 +26,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{
+    DefaultMakeSpan, DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse,
+    HttpMakeClassifier, TraceLayer,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -76,8 +79,22 @@ pub fn public_router(state: AppState) -> Router {
         )
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::map_response(json_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(trace_layer())
         .with_state(state)
+}
+
+/// Request spans for the log, without the trace layer's ERROR line for each 5xx: a 500's cause
+/// is logged where it happens, and 503s are expected refusals, logged at most once a second.
+fn trace_layer() -> TraceLayer<
+    HttpMakeClassifier,
+    DefaultMakeSpan,
+    DefaultOnRequest,
+    DefaultOnResponse,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    (),
+> {
+    TraceLayer::new_for_http().on_failure(())
 }
 
 /// The admin listener's router: the read API, erasure and the dashboard (behind the admin token
@@ -105,7 +122,7 @@ pub fn admin_router(state: AppState) -> Router {
         .merge(metrics)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::map_response(json_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(trace_layer())
         .with_state(state)
 }
 

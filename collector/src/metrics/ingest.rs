@@ -113,6 +113,63 @@ impl IngestCounts {
     }
 }
 
+/// Refusals a client is expected to act on (413, 429, 503, 408): each kind logged at WARN at most
+/// once a second, with how many there were since its last line, so that a burst of hundreds is
+/// a line a second rather than a line each.
+#[derive(Debug)]
+pub struct RefusalLog {
+    started: std::time::Instant,
+    kinds: [RefusalKind; 4],
+}
+
+#[derive(Debug, Default)]
+struct RefusalKind {
+    since_logged: AtomicU64,
+    /// Milliseconds from `started` of the last line, plus one (0: never logged).
+    logged_at: AtomicU64,
+}
+
+impl Default for RefusalLog {
+    fn default() -> Self {
+        RefusalLog {
+            started: std::time::Instant::now(),
+            kinds: Default::default(),
+        }
+    }
+}
+
+impl RefusalLog {
+    /// Notes one answer; logs when it is a refusal of a kind not logged in the last second.
+    pub fn note(&self, outcome: Outcome) {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        if let Some((status, refused, what)) = self.due(outcome, now) {
+            tracing::warn!(status, refused, "ingest requests refused: {what}");
+        }
+    }
+
+    /// Counts `outcome` at `now` (milliseconds, from 1); when a line is due, its status, how many
+    /// it covers and what they were.
+    fn due(&self, outcome: Outcome, now: u64) -> Option<(u16, u64, &'static str)> {
+        let (index, status, what) = match outcome {
+            Outcome::too_large => (0, 413, "over a size limit"),
+            Outcome::rate_limited => (1, 429, "over a cluster's rate limit"),
+            Outcome::unavailable => (2, 503, "the store unavailable or the collector overloaded"),
+            Outcome::timeout => (3, 408, "not completed within the request timeout"),
+            _ => return None,
+        };
+        let kind = &self.kinds[index];
+        kind.since_logged.fetch_add(1, Ordering::Relaxed);
+        let last = kind.logged_at.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= 1_000;
+        let won = due
+            && kind
+                .logged_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        won.then(|| (status, kind.since_logged.swap(0, Ordering::Relaxed), what))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +198,27 @@ mod tests {
             }
         );
         assert!(summary.take().is_empty());
+    }
+
+    #[test]
+    fn a_burst_of_refusals_is_one_line_a_second_per_kind() {
+        let log = RefusalLog::default();
+        assert_eq!(log.due(Outcome::accepted, 1), None);
+        assert_eq!(log.due(Outcome::unavailable, 1).map(|d| d.1), Some(1));
+        for ms in 2..1_000 {
+            assert_eq!(log.due(Outcome::unavailable, ms), None, "at {ms} ms");
+        }
+        // Another kind has its own second.
+        assert_eq!(log.due(Outcome::rate_limited, 500).map(|d| d.0), Some(429));
+        // A second after the first line: one line for the 998 held back and this one.
+        assert_eq!(
+            log.due(Outcome::unavailable, 1_001),
+            Some((
+                503,
+                999,
+                "the store unavailable or the collector overloaded"
+            ))
+        );
+        assert_eq!(log.due(Outcome::unavailable, 1_002), None);
     }
 }

@@ -14,7 +14,8 @@ mod ingest;
 
 pub use delivery::{DeliveryLabels, DeliveryOutcome, SinkLabels};
 pub use ingest::{
-    FieldLabels, IngestCounts, IngestSummary, Outcome, OutcomeLabels, ReasonLabels, RouteLabels,
+    FieldLabels, IngestCounts, IngestSummary, Outcome, OutcomeLabels, ReasonLabels, RefusalLog,
+    RouteLabels,
 };
 
 /// Every metric the collector exports.
@@ -22,6 +23,8 @@ pub struct Metrics {
     registry: Registry,
     /// Ingest answers since the last summary line of the log.
     pub ingest_summary: IngestSummary,
+    /// Expected refusals, logged at most once a second per kind.
+    refusals: RefusalLog,
     /// `collector_reports_total{outcome}`
     pub reports: Family<OutcomeLabels, Counter>,
     /// `collector_http_request_duration_seconds{route,status}`
@@ -258,6 +261,7 @@ impl Metrics {
             ),
             registry,
             ingest_summary: IngestSummary::default(),
+            refusals: RefusalLog::default(),
         };
         // Pre-create every label value so dashboards and alerts see zeros, not gaps.
         for outcome in <Outcome as strum::VariantArray>::VARIANTS {
@@ -312,6 +316,7 @@ impl Metrics {
     pub fn count_report(&self, outcome: Outcome) {
         self.reports.get_or_create(&OutcomeLabels { outcome }).inc();
         self.ingest_summary.count(outcome);
+        self.refusals.note(outcome);
     }
 
     /// Counts what admitting one report dropped or rewrote.
