@@ -120,3 +120,60 @@ async fn connections_over_the_cap_wait_and_are_answered() {
         started.elapsed()
     );
 }
+
+/// What hyper answers by itself, before the collector sees a request: a status line and an empty
+/// body (hyper has no hook for a body there), then the connection is closed.
+#[tokio::test]
+async fn malformed_requests_get_hypers_status_and_leave_the_collector_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = collector(dir.path(), &[]).await;
+    let many_headers: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: c\r\n\r\n", "a".repeat(70_000));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a Content-Length that is not a number",
+            b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Length: abc\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (
+            "two different Content-Lengths",
+            b"POST /api/v1 HTTP/1.1\r\nHost: c\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx"
+                .to_vec(),
+            "400",
+        ),
+        ("an HTTP/0.9 request line", b"GET /\r\n\r\n".to_vec(), "400"),
+        (
+            "a control character in a header",
+            b"GET /healthz HTTP/1.1\r\nHost: c\r\nX-Bad: a\x01b\r\n\r\n".to_vec(),
+            "400",
+        ),
+        (
+            "more than 100 headers",
+            format!("GET /healthz HTTP/1.1\r\nHost: c\r\n{many_headers}\r\n").into_bytes(),
+            "431",
+        ),
+        ("a URI over 64 KiB", long_uri.into_bytes(), "414"),
+    ];
+    for (what, request, status) in cases {
+        let mut tcp = TcpStream::connect(collector.public).await.unwrap();
+        tcp.write_all(&request).await.unwrap();
+        let (_, received) = until_closed(&mut tcp, Duration::from_secs(5)).await;
+        let answer = String::from_utf8_lossy(&received);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{what}: {answer}"
+        );
+        let health = reqwest::get(collector.public_url("/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200, "after {what}");
+    }
+    let report = reqwest::Client::new()
+        .post(collector.public_url("/api/v1"))
+        .header("content-type", "application/json")
+        .body(e2e::fixture("spartakus-readme.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 204, "reports are still taken");
+}
