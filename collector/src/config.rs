@@ -168,6 +168,16 @@ impl Config {
                 self.admin_listen
             )));
         }
+        for (flag, value) in [
+            ("--header-read-timeout", self.header_read_timeout),
+            ("--idle-timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Config(format!(
+                    "{flag} must be longer than 0: it is how long a connection may wait"
+                )));
+            }
+        }
         Ok(())
     }
 }

@@ -196,6 +196,7 @@ pub async fn serve(
                 Err(_) => {
                     tracing::warn!("requests still open after the grace period; closing them");
                     servers.abort();
+                    let _ = (&mut servers).await;
                     Ok(Ok(((), ())))
                 }
             }

@@ -25,6 +25,8 @@ use tower::ServiceExt;
 
 /// File descriptors kept free of connections for the store, the sinks and the admin listener.
 pub const DESCRIPTOR_HEADROOM: u64 = 256;
+/// How often an HTTP/2 connection is pinged, and how long the answer may take.
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Backlog used when the kernel's `somaxconn` cannot be read.
 const FALLBACK_BACKLOG: u32 = 4096;
 
@@ -83,7 +85,12 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    // Pings find HTTP/2 peers that went away without closing.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(HTTP2_PING_INTERVAL))
+        .keep_alive_timeout(HTTP2_PING_INTERVAL);
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let (closing, closed) = watch::channel(false);
@@ -193,6 +200,10 @@ impl Connection {
             self.settings.idle_timeout,
         );
         let mut idle = std::pin::pin!(idle);
+        // An idle connection asked to close gets one more head deadline to do so, then is
+        // dropped: an HTTP/2 peer that never answers the GOAWAY's ping would hold it forever.
+        let forced = tokio::time::sleep(Duration::from_secs(86_400 * 365));
+        let mut forced = std::pin::pin!(forced);
         let mut closing = false;
         loop {
             tokio::select! {
@@ -209,7 +220,11 @@ impl Connection {
                 () = &mut idle, if !closing => {
                     closing = true;
                     connection.as_mut().graceful_shutdown();
+                    forced.as_mut().reset(
+                        tokio::time::Instant::now() + self.settings.header_read_timeout,
+                    );
                 }
+                () = &mut forced => break,
             }
         }
     }

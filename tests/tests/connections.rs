@@ -84,6 +84,16 @@ async fn silent_trickling_and_idle_connections_are_closed_by_the_head_deadline()
         "closed after {after:?}"
     );
 
+    // The HTTP/2 preface, then silence: closed too (an HTTP/2 peer that never answers is
+    // dropped after one more head deadline).
+    let mut preface = TcpStream::connect(collector.public).await.unwrap();
+    preface
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let (after, _) = until_closed(&mut preface, Duration::from_secs(5)).await;
+    assert!(after < Duration::from_secs(4), "closed after {after:?}");
+
     // And it still serves.
     let health = reqwest::get(collector.public_url("/healthz"))
         .await

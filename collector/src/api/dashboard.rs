@@ -86,12 +86,12 @@ pub(super) fn html_page(
         .into_response()
 }
 
-/// Shown (503) until the first rollup after startup has finished.
-fn not_ready_page(public: bool) -> Response {
+/// Shown (503) until the first rollup after startup has finished; never kept by a cache.
+fn not_ready_page() -> Response {
     let mut page = html_page(
         StatusCode::SERVICE_UNAVAILABLE,
         not_ready().into_string(),
-        public,
+        false,
     );
     page.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -116,7 +116,7 @@ fn no_dimension(name: &str) -> ApiError {
 fn admin_page(state: &AppState, headers: &HeaderMap, key: PageKey) -> Result<Response, ApiError> {
     let published = state.weekly().published();
     if !published.ready {
-        return Ok(not_ready_page(false));
+        return Ok(not_ready_page());
     }
     let audience = Audience::Admin {
         logout: open_session(state, headers).is_some(),
@@ -132,7 +132,7 @@ fn admin_page(state: &AppState, headers: &HeaderMap, key: PageKey) -> Result<Res
 fn public_page(state: &AppState, key: PageKey) -> Result<Response, ApiError> {
     let published = state.weekly().published();
     if !published.ready {
-        return Ok(not_ready_page(true));
+        return Ok(not_ready_page());
     }
     let name = match &key {
         PageKey::Dimension(name, _) => Some(name.clone()),

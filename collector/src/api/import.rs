@@ -173,7 +173,10 @@ async fn store_batch(
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|_| ApiError::Internal)?;
+    .map_err(|error| {
+        tracing::error!(%error, "decoding an import batch failed");
+        ApiError::Internal
+    })?;
     let mut inserts = Vec::with_capacity(admitted.len());
     for (number, admitted) in admitted {
         match admitted {

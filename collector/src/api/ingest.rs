@@ -67,7 +67,10 @@ pub async fn post_report(
     let admitted = if wire.len() > INLINE_ADMIT_LIMIT || encoding == Encoding::Gzip {
         tokio::task::spawn_blocking(move || admit_body(&wire, encoding, limit, rule, received_at))
             .await
-            .map_err(|_| ApiError::Internal)??
+            .map_err(|error| {
+                tracing::error!(%error, "decoding a report failed");
+                ApiError::Internal
+            })??
     } else {
         admit_body(&wire, encoding, limit, rule, received_at)?
     };

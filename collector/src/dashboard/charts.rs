@@ -359,20 +359,24 @@ fn shorten(label: &str, most: usize) -> String {
     }
 }
 
-/// The first `most - 1` series as they are, the rest summed into one `other` (merged with an
-/// `other` already among them), so that a chart never runs out of colours.
+/// At most `most` series: the first ones as they are, the rest summed into one `other` (merged
+/// with an `other` already among them), `(not reported)` kept last, so that a chart never runs
+/// out of colours.
 pub fn at_most(mut series: Vec<Series>, most: usize) -> Vec<Series> {
     if series.len() <= most {
         return series;
     }
     let weeks = series.first().map_or(0, |s| s.values.len());
     let mut rest = Series::new(OTHER, vec![0; weeks]);
+    // Room for the values shown as they are: all but `other`, and `(not reported)` if present.
+    let reported = series.iter().any(|s| s.label == NOT_REPORTED);
+    let room = most.saturating_sub(1 + usize::from(reported));
     let mut kept = Vec::with_capacity(most);
     let mut not_reported = None;
-    for (i, s) in series.drain(..).enumerate() {
+    for s in series.drain(..) {
         if s.label == NOT_REPORTED {
             not_reported = Some(s);
-        } else if i < most - 2 && s.label != OTHER {
+        } else if kept.len() < room && s.label != OTHER {
             kept.push(s);
         } else {
             for (sum, value) in rest.values.iter_mut().zip(&s.values) {

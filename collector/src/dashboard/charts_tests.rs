@@ -213,6 +213,18 @@ fn a_long_tail_is_summed_into_other() {
     assert_eq!(kept[8].values, [11]);
     let total: i64 = kept.iter().map(|s| s.values[0]).sum();
     assert_eq!(total, (1..=12).sum::<i64>() + 3);
+
+    // Without `(not reported)`, one more value keeps its own colour.
+    let series: Vec<Series> = (0..12)
+        .map(|i| Series::new(format!("v{i}"), vec![12 - i]))
+        .collect();
+    let kept = at_most(series, COLOURS);
+    assert_eq!(kept.len(), COLOURS);
+    assert_eq!(kept[8].label, "v8");
+    assert_eq!(
+        (kept[9].label.as_str(), kept[9].values[0]),
+        (OTHER, 3 + 2 + 1)
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ pub enum Audience {
     Public,
 }
 
-/// One page in the frame: `links` is the query the window selector keeps (e.g.
+/// One page in the frame: `keep` is the query the window selector keeps (e.g.
 /// `name=architecture&`), `window` the weeks shown.
 pub struct Frame<'a> {
     /// The page's title.
