@@ -78,8 +78,4 @@ after = statistics.median(r["throughput"] for r in runs if r["label"] == "after"
 print()
 print(f"after / before: {after / before:.1%}")
 PY
-python3 - <<'PY'
-import os, platform, datetime
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}.")
-PY
+machine

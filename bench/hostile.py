@@ -82,13 +82,21 @@ async def burst(count):
     return {"connections": count, "seconds": round(seconds, 2), "answers": tally}, accepted
 
 
+async def reopen():
+    """A new connection to the public listener, or None (after a pause) when it cannot be had."""
+    try:
+        return await asyncio.open_connection("127.0.0.1", PUBLIC)
+    except OSError:
+        await asyncio.sleep(0.1)
+        return None
+
+
 async def idle_socket(stop, closes):
     while not stop.is_set():
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", PUBLIC)
-        except OSError:
-            await asyncio.sleep(0.1)
+        connection = await reopen()
+        if connection is None:
             continue
+        reader, writer = connection
         opened = time.monotonic()
         try:
             await asyncio.wait_for(reader.read(), timeout=max(0.1, stop_in(stop)))
@@ -101,11 +109,10 @@ async def idle_socket(stop, closes):
 async def slow_header_socket(stop, closes):
     head = b"POST /api/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 1000
     while not stop.is_set():
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", PUBLIC)
-        except OSError:
-            await asyncio.sleep(0.1)
+        connection = await reopen()
+        if connection is None:
             continue
+        reader, writer = connection
         opened = time.monotonic()
         try:
             for byte in head:

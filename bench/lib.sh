@@ -10,3 +10,12 @@ wait_for_port() {
     echo "nothing listens on port $1" >&2
     return 1
 }
+
+# machine: prints the line BENCHMARKS.md records with each measurement (date, CPUs, kernel).
+machine() {
+    python3 - <<'PY'
+import os, platform, datetime
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}.")
+PY
+}

@@ -41,14 +41,6 @@ collector() {
     wait_for_port "$3" 400
 }
 
-machine() {
-    python3 - <<'PY'
-import os, platform, datetime
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}.")
-PY
-}
-
 if [ "$WHICH" = read ] || [ "$WHICH" = all ]; then
     collector read 18180 19190 --stats-rollup-interval 0 --public-stats
     started=$(date +%s.%N)
