@@ -185,6 +185,25 @@ async fn the_dashboard_in_a_real_browser() {
     outcome.unwrap();
 }
 
+/// Waits until a navigation a click started has landed where `arrived` says, and the page has
+/// loaded (a click returns before the next page is there).
+async fn arrive(browser: &Client, arrived: impl Fn(&url::Url) -> bool) -> anyhow::Result<()> {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = browser.current_url().await?;
+        if arrived(&url) {
+            let state = browser
+                .execute("return document.readyState;", vec![])
+                .await?;
+            if state == "complete" {
+                return Ok(());
+            }
+        }
+        ensure!(Instant::now() < until, "still at {url} after 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn drive(browser: &Client, collector: &Collector, fleet: &Fleet) -> anyhow::Result<()> {
     // Logged out, the dashboard sends the browser to the login form.
     browser.goto(&collector.admin_url("/dashboard")).await?;
@@ -199,12 +218,12 @@ async fn drive(browser: &Client, collector: &Collector, fleet: &Fleet) -> anyhow
         .await?
         .click()
         .await?;
+    arrive(browser, |url| url.path() == "/dashboard").await?;
     browser
         .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css("section.headline"))
         .await?;
-    ensure!(browser.current_url().await?.path() == "/dashboard");
 
     // The headline: the last complete week of the model.
     let w = fleet.weeks - 1;
@@ -314,6 +333,7 @@ async fn drive(browser: &Client, collector: &Collector, fleet: &Fleet) -> anyhow
         .await?
         .click()
         .await?;
+    arrive(browser, |url| url.query() == Some("weeks=52")).await?;
     let weeks = table(browser, "clusters").await?;
     ensure!(
         weeks.len() == 53,
@@ -325,9 +345,12 @@ async fn drive(browser: &Client, collector: &Collector, fleet: &Fleet) -> anyhow
         .await?
         .click()
         .await?;
+    arrive(browser, |url| {
+        url.path() == "/dashboard/dimension" && url.query() == Some("name=os-image&weeks=52")
+    })
+    .await?;
     let title = browser.find(Locator::Css("main h1")).await?.text().await?;
     ensure!(title == "os-image", "{title}");
-    ensure!(browser.current_url().await?.query() == Some("name=os-image&weeks=52"));
     let images = bars(&table(browser, "os-image").await?);
     let model = expected(fleet, |i| vec![fleet.facts(i, w).os_image.to_string()]);
     ensure!(images == model, "os images {images:?}, the model {model:?}");
@@ -379,7 +402,7 @@ async fn drive(browser: &Client, collector: &Collector, fleet: &Fleet) -> anyhow
         .await?
         .click()
         .await?;
-    ensure!(browser.current_url().await?.path() == "/dashboard/login");
+    arrive(browser, |url| url.path() == "/dashboard/login").await?;
     browser.goto(&collector.admin_url("/dashboard")).await?;
     ensure!(browser.current_url().await?.path() == "/dashboard/login");
     eprintln!(
