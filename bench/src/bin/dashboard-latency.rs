@@ -33,7 +33,8 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let admin = format!("http://{}", args.admin);
     let names = bench::dimension_names(&client, &admin).await?;
-    let mut pages: Vec<(String, reqwest::Url)> = [12, 26, 52]
+    let windows = [12, 26, 52];
+    let mut pages: Vec<(String, reqwest::Url)> = windows
         .iter()
         .map(|weeks| {
             let url = reqwest::Url::parse(&format!("{admin}/dashboard?weeks={weeks}"))?;
@@ -52,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let mut worst = (0.0, String::new());
     for (index, (page, url)) in pages.iter().enumerate() {
         let (histogram, bytes) = bench::warm_latency(&client, url.clone(), args.requests).await?;
-        if index < 3 {
+        if index < windows.len() {
             overview.add(&histogram)?;
         } else {
             dimensions.add(&histogram)?;

@@ -35,13 +35,12 @@ pub(super) fn open_session(state: &AppState, headers: &HeaderMap) -> Option<Stri
 /// `HEAD`: a dashboard's CSV links), with the session of a dashboard login. A session never
 /// changes anything, so a page elsewhere cannot use a logged-in browser to erase or import (and
 /// the cookie is `SameSite=Strict` besides).
-fn admitted(state: &AppState, request: &Request) -> bool {
+pub(super) fn admitted(state: &AppState, method: &Method, headers: &HeaderMap) -> bool {
     let Some(secret) = state.admin_token() else {
         return true;
     };
-    bearer_matches(request.headers(), secret)
-        || (matches!(*request.method(), Method::GET | Method::HEAD)
-            && open_session(state, request.headers()).is_some())
+    bearer_matches(headers, secret)
+        || (matches!(*method, Method::GET | Method::HEAD) && open_session(state, headers).is_some())
 }
 
 /// The admin API: without the token (or, to read, a session), 401.
@@ -64,7 +63,7 @@ pub(super) async fn require_dashboard_login(
 }
 
 async fn guard(state: &AppState, request: Request, next: Next, to_login: bool) -> Response {
-    if admitted(state, &request) {
+    if admitted(state, request.method(), request.headers()) {
         next.run(request).await
     } else if to_login && *request.method() == Method::GET {
         Redirect::to("/dashboard/login").into_response()

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::WithRejection;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use super::auth::{SESSION_COOKIE, bearer_matches, open_session};
+use super::auth::{SESSION_COOKIE, admitted};
 use super::dashboard::login_page;
 use super::error::ApiError;
 use super::state::AppState;
@@ -48,13 +48,7 @@ fn session_cookie(id: String, max_age: Duration, secure: bool) -> Cookie<'static
 
 /// `GET /dashboard/login`: the form, unless the browser needs none.
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let needs_none = match state.admin_token() {
-        None => true,
-        Some(secret) => {
-            bearer_matches(&headers, secret) || open_session(&state, &headers).is_some()
-        }
-    };
-    if needs_none {
+    if admitted(&state, &Method::GET, &headers) {
         Redirect::to("/dashboard").into_response()
     } else {
         login_page(StatusCode::OK, false)
