@@ -8,14 +8,23 @@ Phases, each bounded in count and time, all traffic on loopback; the script stop
           second), each reopened when the collector closes it, while a prober asks /healthz every
           200 ms and posts a report every 100 ms: /healthz latency, the reports' answers, how long
           the collector kept slow-header sockets open.
-Then every report answered 204 is looked up through the admin API (nothing lost).
+  bombs:  100 connections at once, each posting a 32 KiB gzip body that inflates to 31 MiB of
+          whitespace around a report; then 100 more that inflate to 31 MiB of tiny nodes
+          ({"id":"0"}, about 2.9 million): answers by status, the collector's peak RSS while they
+          run, and whether it answers /healthz and takes a report afterwards.
+  soak:   for SOAK seconds (default 3600), reports at a fixed 200 a second, each from a new
+          cluster id: RSS each minute, and the end against the value after 5 minutes.
+Then every report answered 204 is looked up through the admin API, or (after a soak) counted in
+the store's gauge: nothing lost.
 
-  bench/hostile.py [--seconds 60] [--burst 2000] [--collector BINARY]
+  bench/hostile.py [--seconds 60] [--burst 2000] [--soak 3600] [--phases burst,sockets,bombs,soak]
+                   [--collector BINARY]
       (builds this tree's release collector unless given one, and starts it on a fresh store)
 """
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import resource
@@ -29,6 +38,9 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLIC, ADMIN = 18980, 19980
+# Flags every run passes besides the addresses (the per-cluster limit is off: every report here
+# comes from its own cluster id, and this measures the listener, not the limiter).
+EXTRA_FLAGS = []
 with open(os.path.join(ROOT, "common/tests/fixtures/spartakus-readme.json")) as f:
     TEMPLATE = json.load(f)
 
@@ -158,13 +170,15 @@ async def prober(stop, health, reports, accepted):
         await asyncio.sleep(0.01)
 
 
-async def sockets(seconds, idle, slow):
+async def sockets(pid, seconds, idle, slow):
     stop = asyncio.Event()
+    samples = []
     STOP_AT[id(stop)] = time.monotonic() + seconds
     idle_closes, slow_closes, health, reports, accepted = [], [], [], {}, []
     tasks = [asyncio.create_task(idle_socket(stop, idle_closes)) for _ in range(idle)]
     tasks += [asyncio.create_task(slow_header_socket(stop, slow_closes)) for _ in range(slow)]
     tasks.append(asyncio.create_task(prober(stop, health, reports, accepted)))
+    tasks.append(asyncio.create_task(sample_rss(pid, stop, samples)))
     await asyncio.sleep(seconds)
     stop.set()
     await asyncio.wait(tasks, timeout=15)
@@ -183,7 +197,114 @@ async def sockets(seconds, idle, slow):
         "idle_closed_after_s": round(statistics.median(idle_closes), 1) if idle_closes else None,
         "slow_header_closed_after_s": round(statistics.median(slow_closes), 1) if slow_closes else None,
         "slow_header_closes": len(slow_closes),
+        "peak_rss_mib": round(max(samples), 1),
     }, accepted
+
+
+def rss_mib(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise SystemExit(f"no {field} for {pid}")
+
+
+def bomb_request(kind):
+    """A gzip body of about 32 KiB that inflates to about 31 MiB."""
+    body = dict(TEMPLATE, clusterID=str(uuid.uuid4()))
+    size = 31 << 20
+    if kind == "whitespace":
+        data = json.dumps(body).encode()
+        data = data[:1] + b" " * (size - len(data)) + data[1:]
+    else:
+        node = b'{"id":"0"},'
+        body.pop("nodes", None)
+        head = json.dumps(body).encode()[:-1] + b', "nodes": ['
+        data = head + node * ((size - len(head)) // len(node)) + b'{"id":"0"}]}'
+    compressed = gzip.compress(data, compresslevel=9)
+    head = (
+        f"POST /api/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Encoding: gzip\r\nContent-Length: {len(compressed)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    return head + compressed, len(compressed), len(data)
+
+
+async def sample_rss(pid, stop, samples):
+    while not stop.is_set():
+        samples.append(rss_mib(pid))
+        await asyncio.sleep(0.02)
+
+
+async def bombs(pid, count, kind):
+    request, wire, inflated = bomb_request(kind)
+    stop, samples = asyncio.Event(), []
+    sampler = asyncio.create_task(sample_rss(pid, stop, samples))
+    started = time.monotonic()
+    answers = await asyncio.gather(*(exchange(request, 60.0) for _ in range(count)))
+    seconds = time.monotonic() - started
+    stop.set()
+    await sampler
+    tally = {}
+    for answer in answers:
+        tally[answer] = tally.get(answer, 0) + 1
+    health_started = time.monotonic()
+    health = await exchange(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 5.0)
+    health_ms = round((time.monotonic() - health_started) * 1000, 1)
+    cluster = str(uuid.uuid4())
+    after = await exchange(report_request(cluster), 5.0)
+    return {
+        "kind": kind, "requests": count, "wire_bytes": wire, "inflated_bytes": inflated,
+        "seconds": round(seconds, 2), "answers": tally, "peak_rss_mib": round(max(samples), 1),
+        "healthz_after": health, "healthz_after_ms": health_ms, "report_after": after,
+    }, [cluster] if after == "204" else []
+
+
+async def soak(pid, seconds, rate):
+    """Reports at a fixed rate (open loop: each on its own task, so a slow answer does not slow
+    the rate); RSS each minute."""
+    accepted, answers, rss, tasks = [], {}, [], set()
+
+    async def one():
+        cluster = str(uuid.uuid4())
+        answer = await exchange(report_request(cluster), 10.0)
+        answers[answer] = answers.get(answer, 0) + 1
+        if answer == "204":
+            accepted.append(cluster)
+
+    started = time.monotonic()
+    sent = 0
+    next_sample = started
+    while (now := time.monotonic()) < started + seconds:
+        if now >= next_sample:
+            rss.append(round(rss_mib(pid), 1))
+            next_sample += 60
+        due = int((now - started) * rate) + 1
+        while sent < due:
+            task = asyncio.create_task(one())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+        await asyncio.sleep(0.005)
+    await asyncio.wait(tasks, timeout=30) if tasks else None
+    rss.append(round(rss_mib(pid), 1))
+    after_5_min = rss[min(5, len(rss) - 1)]
+    return {
+        "seconds": seconds, "rate": rate, "sent": sent, "answers": answers,
+        "rss_mib_each_minute": rss, "rss_after_5_min": after_5_min, "rss_end": rss[-1],
+        "end_vs_5_min_percent": round((rss[-1] / after_5_min - 1) * 100, 1),
+    }, accepted
+
+
+async def store_reports():
+    reader, writer = await asyncio.open_connection("127.0.0.1", ADMIN)
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    text = (await reader.read()).decode()
+    writer.close()
+    for line in text.splitlines():
+        if line.startswith("collector_store_reports "):
+            return int(float(line.split()[1]))
+    raise SystemExit("no collector_store_reports in /metrics")
 
 
 async def stored(clusters):
@@ -206,6 +327,10 @@ def main():
     parser.add_argument("--burst", type=int, default=2000)
     parser.add_argument("--idle", type=int, default=500)
     parser.add_argument("--slow", type=int, default=200)
+    parser.add_argument("--bombs", type=int, default=100)
+    parser.add_argument("--soak", type=int, default=3600, help="seconds of the soak")
+    parser.add_argument("--soak-rate", type=int, default=200)
+    parser.add_argument("--phases", default="burst,sockets,bombs,soak")
     parser.add_argument("--collector", help="a collector binary to attack instead of this tree's release build")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -220,7 +345,7 @@ def main():
     collector = subprocess.Popen(
         [binary, "--data-dir", os.path.join(work, "data"),
          "--listen", f"127.0.0.1:{PUBLIC}", "--admin-listen", f"127.0.0.1:{ADMIN}",
-         "--rate-limit-per-hour", "0"],
+         "--rate-limit-per-hour", "0", *EXTRA_FLAGS],
         stderr=log,
     )
     try:
@@ -234,14 +359,34 @@ def main():
                 if time.monotonic() > deadline:
                     raise SystemExit("the collector did not start")
                 time.sleep(0.05)
-        burst_result, burst_accepted = asyncio.run(burst(args.burst))
-        print(json.dumps({"phase": "burst", **burst_result}))
-        sockets_result, sockets_accepted = asyncio.run(sockets(args.seconds, args.idle, args.slow))
-        print(json.dumps({"phase": "sockets", **sockets_result}))
-        accepted = burst_accepted + sockets_accepted
-        missing = asyncio.run(stored(accepted))
-        print(json.dumps({"phase": "stored", "acknowledged": len(accepted), "missing": missing,
-                          "collector_alive": collector.poll() is None}))
+        print(json.dumps({"phase": "idle", "rss_mib": round(rss_mib(collector.pid), 1)}), flush=True)
+        phases = args.phases.split(",")
+        accepted, looked_up = [], []
+        if "burst" in phases:
+            result, clusters = asyncio.run(burst(args.burst))
+            print(json.dumps({"phase": "burst", **result}), flush=True)
+            accepted += clusters
+        if "sockets" in phases:
+            result, clusters = asyncio.run(sockets(collector.pid, args.seconds, args.idle, args.slow))
+            print(json.dumps({"phase": "sockets", **result}), flush=True)
+            accepted += clusters
+        if "bombs" in phases:
+            for kind in ["whitespace", "tiny nodes"]:
+                result, clusters = asyncio.run(bombs(collector.pid, args.bombs, kind))
+                print(json.dumps({"phase": "bombs", **result}), flush=True)
+                accepted += clusters
+        looked_up = accepted
+        if "soak" in phases:
+            result, clusters = asyncio.run(soak(collector.pid, args.soak, args.soak_rate))
+            print(json.dumps({"phase": "soak", **result}), flush=True)
+            accepted = accepted + clusters
+        missing = asyncio.run(stored(looked_up))
+        time.sleep(1)
+        in_store = asyncio.run(store_reports())
+        print(json.dumps({"phase": "stored", "acknowledged": len(accepted), "looked_up": len(looked_up),
+                          "missing": missing, "in_store": in_store,
+                          "peak_rss_mib": round(rss_mib(collector.pid, "VmHWM"), 1),
+                          "collector_alive": collector.poll() is None}), flush=True)
     finally:
         collector.terminate()
         collector.wait(timeout=30)

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::Parser;
 pub use common::cli::LogFormat;
+use common::cost::Cost;
+use common::wire::Encoding;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -68,6 +70,12 @@ pub struct Config {
     /// Largest body after gzip decompression (e.g. `32MiB`); larger requests get 413.
     #[arg(long, env = "COLLECTOR_MAX_DECOMPRESSED_SIZE", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_decompressed_size: u64,
+
+    /// Memory that ingest requests in flight may take together: bodies as received, inflated and
+    /// decoded. Each request is charged its worst case before its body is read (see README,
+    /// "Memory"); one that cannot be charged within 100 ms gets 503 with `Retry-After`.
+    #[arg(long, env = "COLLECTOR_MAX_INFLIGHT_MEMORY", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_inflight_memory: u64,
 
     /// Time allowed for one ingest request, body upload included; slower requests get 408.
     #[arg(long, env = "COLLECTOR_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -178,7 +186,27 @@ impl Config {
                 )));
             }
         }
+        let largest = self.largest_request_cost();
+        if self.max_inflight_memory < largest as u64 {
+            return Err(Error::Config(format!(
+                "--max-inflight-memory {} cannot hold one request at the size limits \
+                 (--max-body-size {} gzip, inflating to --max-decompressed-size {}), which may \
+                 take {largest} bytes; raise it or lower those limits",
+                self.max_inflight_memory, self.max_body_size, self.max_decompressed_size
+            )));
+        }
         Ok(())
+    }
+
+    /// What one ingest request at the size limits may take in memory at most.
+    pub fn largest_request_cost(&self) -> usize {
+        let size = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+        Cost::before_reading(
+            size(self.max_body_size),
+            Encoding::Gzip,
+            size(self.max_decompressed_size),
+        )
+        .total()
     }
 }
 

@@ -2,6 +2,7 @@
 //! validates and sanitizes them, and stores them durably in an embedded SQLite store.
 
 pub mod api;
+pub mod budget;
 pub mod config;
 pub mod dashboard;
 pub mod delivery;

@@ -27,6 +27,17 @@ use tower::ServiceExt;
 pub const DESCRIPTOR_HEADROOM: u64 = 256;
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.
 const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// The most an HTTP/1 connection buffers while it reads (a request head larger than this gets
+/// 431): what one connection may hold before its request is charged to the memory budget.
+pub const HTTP1_READ_BUFFER: usize = 64 * 1024;
+/// What an HTTP/2 peer may send before the collector reads it, on one connection...
+pub const HTTP2_CONNECTION_WINDOW: u32 = 128 * 1024;
+/// ...and on one of its streams.
+const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
+/// Requests one HTTP/2 connection may have open at once.
+pub const HTTP2_STREAMS: u32 = 16;
+/// The largest request head an HTTP/2 peer may send.
+pub const HTTP2_HEADER_LIST: u32 = 16 * 1024;
 /// Backlog used when the kernel's `somaxconn` cannot be read.
 const FALLBACK_BACKLOG: u32 = 4096;
 
@@ -84,11 +95,17 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout);
-    // Pings find HTTP/2 peers that went away without closing.
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(HTTP1_READ_BUFFER);
+    // Pings find HTTP/2 peers that went away without closing; the windows and limits bound what
+    // a connection holds before its requests are charged to the memory budget.
     builder
         .http2()
         .timer(TokioTimer::new())
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW)
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .max_concurrent_streams(HTTP2_STREAMS)
+        .max_header_list_size(HTTP2_HEADER_LIST)
         .keep_alive_interval(Some(HTTP2_PING_INTERVAL))
         .keep_alive_timeout(HTTP2_PING_INTERVAL);
     let builder = Arc::new(builder);

@@ -6,6 +6,7 @@ pub mod admit;
 pub mod anonymize;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod cost;
 pub mod decode;
 pub mod extensions;
 pub mod id;

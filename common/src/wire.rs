@@ -111,22 +111,49 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 /// Decodes a body received with `encoding`, refusing one that is larger than `limit` bytes once
 /// decoded (a gzip bomb is stopped at the limit, not inflated).
+///
+/// An inflated body is allocated once at the size its gzip trailer states, and grows (by
+/// doubling, never past `limit`) only when the trailer understated it, so its capacity is at most
+/// twice what it holds and never more than the limit: what [`crate::cost`] charges for it.
 pub fn decode_body(wire: &[u8], encoding: Encoding, limit: usize) -> Result<Cow<'_, [u8]>, Error> {
     match encoding {
         Encoding::Identity if wire.len() > limit => Err(Error::TooLarge { limit }),
         Encoding::Identity => Ok(Cow::Borrowed(wire)),
-        Encoding::Gzip => {
-            let mut json = Vec::with_capacity(wire.len().saturating_mul(4).min(limit));
-            flate2::read::MultiGzDecoder::new(wire)
-                .take(limit as u64 + 1)
-                .read_to_end(&mut json)
-                .map_err(Error::Gzip)?;
-            if json.len() > limit {
-                return Err(Error::TooLarge { limit });
-            }
-            Ok(Cow::Owned(json))
-        }
+        Encoding::Gzip => inflate(wire, limit).map(Cow::Owned),
     }
+}
+
+fn inflate(wire: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+    let stated = gzip_stated_size(wire).unwrap_or(wire.len().saturating_mul(4));
+    // One byte of room past the end lets the last read see the end without growing.
+    let mut json = Vec::with_capacity(stated.min(limit) + 1);
+    let mut decoder = flate2::read::MultiGzDecoder::new(wire);
+    loop {
+        let room = json.capacity() - json.len();
+        let read = (&mut decoder)
+            .take(room as u64)
+            .read_to_end(&mut json)
+            .map_err(Error::Gzip)?;
+        if json.len() > limit {
+            return Err(Error::TooLarge { limit });
+        }
+        if read < room {
+            return Ok(json);
+        }
+        let grown = json.capacity().saturating_mul(2).min(limit + 1);
+        json.reserve_exact(grown - json.len());
+    }
+}
+
+/// The inflated size a gzip body's trailer states (its last member's, modulo 2^32): a hint for
+/// allocating, never trusted as a limit.
+fn gzip_stated_size(wire: &[u8]) -> Option<usize> {
+    const SMALLEST_GZIP: usize = 20;
+    if wire.len() < SMALLEST_GZIP {
+        return None;
+    }
+    let trailer: [u8; 4] = wire[wire.len() - 4..].try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(trailer)).ok()
 }
 
 #[cfg(test)]
@@ -206,6 +233,38 @@ mod tests {
         for (given, expected) in cases {
             assert_eq!(ingest_url(&given.parse().unwrap()).as_str(), expected);
         }
+    }
+
+    #[test]
+    fn an_inflated_body_is_allocated_from_its_trailer_and_grows_within_the_limit() {
+        let inflated = |wire: &[u8], limit| match decode_body(wire, Encoding::Gzip, limit) {
+            Ok(Cow::Owned(json)) => json,
+            other => panic!("{other:?}"),
+        };
+        let json = vec![b' '; 100_000];
+        let honest = inflated(&gzip(&json), 1 << 20);
+        assert_eq!(honest, json);
+        assert_eq!(honest.capacity(), json.len() + 1);
+
+        // Two members, of which the trailer states only the last's size: the body still inflates
+        // whole, within twice its size. (A single member whose trailer lies fails its check.)
+        let mut two = gzip(&json[..10]);
+        two.extend(gzip(&json[10..]));
+        let body = inflated(&two, 1 << 20);
+        assert_eq!(body, json);
+        assert!(body.capacity() <= 2 * json.len() + 2, "{}", body.capacity());
+        let mut lying = gzip(&json);
+        let end = lying.len();
+        lying[end - 4..].fill(0);
+        assert!(matches!(
+            decode_body(&lying, Encoding::Gzip, 1 << 20),
+            Err(Error::Gzip(_))
+        ));
+        assert_eq!(inflated(&gzip(&json), 150_000).len(), json.len());
+        assert!(matches!(
+            decode_body(&gzip(&json), Encoding::Gzip, 99_999),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -138,7 +138,12 @@ async fn malformed_requests_get_hypers_status_and_leave_the_collector_healthy() 
     let dir = tempfile::tempdir().unwrap();
     let collector = collector(dir.path(), &[]).await;
     let many_headers: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    // Longer than the 64 KiB a connection reads into while it waits for a head.
     let long_uri = format!("GET /{} HTTP/1.1\r\nHost: c\r\n\r\n", "a".repeat(70_000));
+    let long_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: c\r\nX-Long: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
             "a Content-Length that is not a number",
@@ -162,7 +167,8 @@ async fn malformed_requests_get_hypers_status_and_leave_the_collector_healthy() 
             format!("GET /healthz HTTP/1.1\r\nHost: c\r\n{many_headers}\r\n").into_bytes(),
             "431",
         ),
-        ("a URI over 64 KiB", long_uri.into_bytes(), "414"),
+        ("a URI over 64 KiB", long_uri.into_bytes(), "431"),
+        ("a head over 64 KiB", long_header.into_bytes(), "431"),
     ];
     for (what, request, status) in cases {
         let mut tcp = TcpStream::connect(collector.public).await.unwrap();

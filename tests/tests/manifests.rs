@@ -662,6 +662,21 @@ async fn the_collector_flags_agree_with_its_volumes_ports_probes_and_secrets() {
     assert_eq!(i32::from(config.listen.port()), port("http"));
     assert_eq!(i32::from(config.admin_listen.port()), port("admin"));
 
+    // The memory limit follows from the flags: the worst case of README "Memory", and less
+    // than a quarter more.
+    let connections = config
+        .max_connections
+        .expect("--max-connections: without it the worst case grows with the open-file limit");
+    let worst = collector::budget::worst_case_memory(config.max_inflight_memory, connections.get())
+        as f64
+        / (1 << 20) as f64;
+    let resources = container.resources.clone().unwrap();
+    let limit = mebibytes(&resources.limits.unwrap()["memory"].0);
+    assert!(
+        (worst..=1.25 * worst).contains(&limit),
+        "memory limit {limit} MiB for a worst case of {worst:.0} MiB"
+    );
+
     // The data directory is the volumeClaimTemplate's mount.
     let claims = spec.volume_claim_templates.unwrap();
     assert_eq!(claims.len(), 1);

@@ -1,6 +1,8 @@
-//! `POST /api/v1`: the Spartakus endpoint. Checks media type and size, decodes gzip, admits the
-//! report (validate + sanitize), applies the per-cluster rate limit and answers 204 only after
-//! the store committed it.
+//! `POST /api/v1`: the Spartakus endpoint. Checks media type and size, charges the memory budget
+//! for the body's worst case, decodes gzip, admits the report (validate + sanitize), applies the
+//! per-cluster rate limit and answers 204 only after the store committed it.
+
+use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -11,11 +13,13 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use super::auth::bearer_matches;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
+use crate::budget::{BUDGET_WAIT, Charge};
 use crate::metrics::Outcome;
 use crate::store::{InsertOutcome, NewReport};
+use common::cost::Cost;
 use common::time::unix_now;
-use common::wire::Encoding;
-use common::{Report, admit_body};
+use common::wire::{Encoding, decode_body};
+use common::{Admitted, ClusterIdRule, Report, admit};
 
 /// Bodies larger than this are decoded and admitted on a blocking thread, so that a 15,000-node
 /// report does not stall the async workers.
@@ -59,20 +63,36 @@ pub async fn post_report(
     check_content_type(&headers)?;
     let encoding = content_encoding(&headers)?;
     let settings = state.settings();
-    let wire = read_body(&headers, body, settings.max_body_size).await?;
+    let limit = settings.max_decompressed_size;
+    let declared = declared_length(&headers, settings.max_body_size)?;
+    // A body of unknown length is charged as if it were as long as it may be.
+    let worst = Cost::before_reading(declared.unwrap_or(settings.max_body_size), encoding, limit);
+    let Some(mut charge) = state.budget().charge(worst.total(), BUDGET_WAIT).await else {
+        state.metrics().memory_budget_refusals.inc();
+        return Err(ApiError::Unavailable {
+            message: "the collector's memory for reports in flight is taken; retry later".into(),
+            retry_after_seconds: 1,
+        });
+    };
+    let wire = read_body(body, settings.max_body_size).await?;
 
     let rule = settings.cluster_id_rule;
-    let limit = settings.max_decompressed_size;
     let received_at = unix_now();
     let admitted = if wire.len() > INLINE_ADMIT_LIMIT || encoding == Encoding::Gzip {
-        tokio::task::spawn_blocking(move || admit_body(&wire, encoding, limit, rule, received_at))
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "decoding a report failed");
-                ApiError::Internal
-            })??
+        let (admitted, kept) = tokio::task::spawn_blocking(move || {
+            let admitted =
+                inflate_and_admit(&wire, encoding, limit, &mut charge, rule, received_at);
+            (admitted, charge)
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "decoding a report failed");
+            ApiError::Internal
+        })?;
+        charge = kept;
+        admitted?
     } else {
-        admit_body(&wire, encoding, limit, rule, received_at)?
+        inflate_and_admit(&wire, encoding, limit, &mut charge, rule, received_at)?
     };
 
     state
@@ -100,6 +120,8 @@ pub async fn post_report(
         .insert(NewReport::from(admitted))
         .await
         .map_err(ApiError::from_internal)?;
+    // The report is held until the store committed it: only then is its memory given back.
+    drop(charge);
     match outcome {
         InsertOutcome::Stored => Ok(StatusCode::NO_CONTENT.into_response()),
         InsertOutcome::Duplicate => {
@@ -144,22 +166,48 @@ pub(super) fn content_encoding(headers: &HeaderMap) -> Result<Encoding, ApiError
     })
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::TooLarge(format!(
-            "the request body is larger than {limit} bytes; compress it with gzip"
-        ))
+/// Inflates the body and admits the report, giving back the charge an inflated body did not need
+/// before decoding it.
+fn inflate_and_admit(
+    wire: &[u8],
+    encoding: Encoding,
+    limit: usize,
+    charge: &mut Charge,
+    rule: ClusterIdRule,
+    received_at: i64,
+) -> Result<Admitted, common::Error> {
+    let json = decode_body(wire, encoding, limit)?;
+    let inflated = match &json {
+        Cow::Owned(json) => json.capacity(),
+        Cow::Borrowed(_) => 0,
     };
+    charge.shrink_to(Cost::after_inflating(wire.len(), inflated, encoding).total());
+    admit(&json, rule, received_at)
+}
+
+/// The body length the request declares; one over `limit` is refused before anything is read.
+fn declared_length(headers: &HeaderMap, limit: usize) -> Result<Option<usize>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
+    match declared {
+        Some(length) if length > limit as u64 => Err(too_large(limit)),
+        Some(length) => Ok(Some(length as usize)),
+        None => Ok(None),
     }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the request body is larger than {limit} bytes; compress it with gzip"
+    ))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large(limit)),
         Err(error) => Err(ApiError::bad_request(format!(
             "could not read the request body: {error}"
         ))),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::ClusterIdRule;
 
+use crate::budget::MemoryBudget;
 use crate::config::{Config, Secret};
 use crate::dashboard::{PageCache, Sessions};
 use crate::error::Result;
@@ -41,6 +42,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     sinks: Vec<Configured>,
     limiter: Option<Arc<ClusterRateLimiter>>,
+    budget: MemoryBudget,
     settings: ApiSettings,
     ingest_token: Option<Secret>,
     admin_token: Option<Secret>,
@@ -91,12 +93,14 @@ impl AppState {
             config.min_group_clusters.get(),
             config.retention,
         )?;
+        let budget = MemoryBudget::new(config.max_inflight_memory, metrics.inflight_memory.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             weekly,
             metrics,
             sinks,
             limiter,
+            budget,
             settings,
             ingest_token: read_secret(&config.ingest_token_file)?,
             admin_token: read_secret(&config.admin_token_file)?,
@@ -139,6 +143,11 @@ impl AppState {
     /// The rate limiter, shared (for its housekeeping).
     pub fn limiter_handle(&self) -> Option<Arc<ClusterRateLimiter>> {
         self.0.limiter.clone()
+    }
+
+    /// The memory budget of ingest requests.
+    pub(super) fn budget(&self) -> &MemoryBudget {
+        &self.0.budget
     }
 
     pub(super) fn settings(&self) -> &ApiSettings {

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub fields_sanitized: Family<FieldLabels, Counter>,
     /// `collector_store_size_bytes`: database plus write-ahead log.
     pub store_size: Gauge,
+    /// Bytes of the memory budget charged by requests in flight.
+    pub inflight_memory: Gauge,
+    /// Ingest requests answered 503 because their memory could not be charged in time.
+    pub memory_budget_refusals: Counter,
     /// `collector_store_available`: 1 while the store accepts writes.
     pub store_available: Gauge,
     /// `collector_store_reports`: reports in the store.
@@ -132,6 +136,20 @@ impl Metrics {
                 "Field values the privacy sanitizer rewrote or dropped, by field",
                 None,
                 Family::default(),
+            ),
+            inflight_memory: register(
+                r,
+                "inflight_memory",
+                "Memory charged to the budget by ingest requests in flight (--max-inflight-memory)",
+                Some(Unit::Bytes),
+                Gauge::default(),
+            ),
+            memory_budget_refusals: register(
+                r,
+                "memory_budget_refusals",
+                "Ingest requests answered 503 because their memory could not be charged within 100 ms",
+                None,
+                Counter::default(),
             ),
             store_size: register(
                 r,

@@ -5,12 +5,14 @@
 //! sections it does not know). Integers are `i64` on purpose: a negative number decodes and is then
 //! reported by validation with its field path, instead of failing the whole decode.
 
+mod bounded;
 mod facts;
 mod kinds;
 mod skipped;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
+pub use bounded::{MAX_CAPACITY_ENTRIES, MAX_EXTENSIONS, MAX_NODES, MAX_SKIPPED};
 pub use facts::NodeFact;
 pub use kinds::ObjectKind;
 pub use skipped::{Section, SkipReason};
@@ -52,14 +54,14 @@ pub struct Report {
     /// One entry per node.
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub nodes: Vec<Node>,
     /// Operator-chosen key/value pairs.
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub extensions: Vec<Extension>,
@@ -72,7 +74,7 @@ pub struct Report {
     /// Sections the volunteer could not read, so a missing number is never mistaken for zero.
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub skipped: Vec<Skipped>,
@@ -110,7 +112,7 @@ pub struct Node {
     /// Capacity per resource, e.g. `cpu` = `4`.
     #[serde(
         default,
-        deserialize_with = "null_as_default",
+        deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub capacity: Vec<Resource>,
@@ -221,13 +223,4 @@ pub struct Skipped {
     /// `error`.
     #[serde(default)]
     pub reason: String,
-}
-
-/// Go encodes an empty slice without `omitempty` as `null`; treat it as empty.
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }

@@ -7,20 +7,14 @@ mod tests;
 
 use crate::report::{NodeFact, Report};
 
+pub use crate::report::{MAX_CAPACITY_ENTRIES, MAX_EXTENSIONS, MAX_NODES, MAX_SKIPPED};
+
 pub use problems::{Problem, Problems};
 pub use rules::string_problem;
 use rules::{cluster_id_problem, integer_problem, object_stats, optional, required};
 
 /// Longest string accepted in any field but an extension value, in characters.
 pub const MAX_STRING_CHARS: usize = 256;
-/// Most nodes in one report: three times Kubernetes' supported maximum of 5,000.
-pub const MAX_NODES: usize = 15_000;
-/// Most capacity entries on one node.
-pub const MAX_CAPACITY_ENTRIES: usize = 64;
-/// Most extensions in one report.
-pub const MAX_EXTENSIONS: usize = 100;
-/// Most skipped-section entries in one report.
-pub const MAX_SKIPPED: usize = 64;
 /// Largest integer accepted anywhere: 2^53 - 1, exact in every JSON reader and in BigQuery.
 pub const MAX_INTEGER: i64 = (1 << 53) - 1;
 /// Longest relaxed (non-UUID) cluster id.
