@@ -12,12 +12,15 @@ Phases, each bounded in count and time, all traffic on loopback; the script stop
           whitespace around a report; then 100 more that inflate to 31 MiB of tiny nodes
           ({"id":"0"}, about 2.9 million): answers by status, the collector's peak RSS while they
           run, and whether it answers /healthz and takes a report afterwards.
+  sources: a collector with the default rate limits, 127.0.0.1 trusted as a proxy: one source
+          (by X-Forwarded-For) posts 2,000 reports under fresh random cluster ids while 500 other
+          clusters report from addresses of their own: what each got.
   soak:   for SOAK seconds (default 3600), reports at a fixed 200 a second, each from a new
           cluster id: RSS each minute, and the end against the value after 5 minutes.
 Then every report answered 204 is looked up through the admin API, or (after a soak) counted in
 the store's gauge: nothing lost.
 
-  bench/hostile.py [--seconds 60] [--burst 2000] [--soak 3600] [--phases burst,sockets,bombs,soak]
+  bench/hostile.py [--seconds 60] [--burst 2000] [--soak 3600] [--phases burst,sockets,bombs,sources,soak]
                    [--collector BINARY]
       (builds this tree's release collector unless given one, and starts it on a fresh store)
 """
@@ -38,27 +41,30 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLIC, ADMIN = 18980, 19980
-# Flags every run passes besides the addresses (the per-cluster limit is off: every report here
-# comes from its own cluster id, and this measures the listener, not the limiter).
-EXTRA_FLAGS = []
+# Flags every run passes besides the addresses: the rate limits are off (every report here comes
+# from its own cluster id, all from 127.0.0.1, and this measures the listener, not the limiters;
+# the "sources" phase runs a collector of its own with the default limits).
+NO_LIMITS = ["--rate-limit-per-hour", "0", "--source-rate-limit-per-minute", "0",
+             "--source-new-clusters-per-hour", "0"]
 with open(os.path.join(ROOT, "common/tests/fixtures/spartakus-readme.json")) as f:
     TEMPLATE = json.load(f)
 
 
-def report_request(cluster):
+def report_request(cluster, forwarded_for=None):
     body = dict(TEMPLATE, clusterID=cluster)
     data = json.dumps(body).encode()
+    forwarded = f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for else ""
     head = (
         f"POST /api/v1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+        f"{forwarded}Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
     ).encode()
     return head + data
 
 
-async def exchange(request, timeout=30.0):
+async def exchange(request, timeout=30.0, port=PUBLIC):
     """Sends one request on a new connection; the answer's status, or what went wrong."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", PUBLIC), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
     except ConnectionRefusedError:
         return "refused"
     except ConnectionResetError:
@@ -295,6 +301,29 @@ async def soak(pid, seconds, rate):
     }, accepted
 
 
+async def sources(port, attack, legitimate):
+    """One source (203.0.113.66, through a trusted proxy) sends ATTACK reports under fresh random
+    cluster ids, 32 at a time, while LEGITIMATE clusters report once each from addresses of
+    their own."""
+    async def tally(requests):
+        answers = {}
+        pending = list(requests)
+        while pending:
+            batch, pending = pending[:32], pending[32:]
+            for answer in await asyncio.gather(*(exchange(r, 10.0, port) for r in batch)):
+                answers[answer] = answers.get(answer, 0) + 1
+        return answers
+
+    attacker = [report_request(str(uuid.uuid4()), "203.0.113.66") for _ in range(attack)]
+    others = [report_request(str(uuid.uuid4()), f"198.51.{i // 250}.{i % 250 + 1}")
+              for i in range(legitimate)]
+    started = time.monotonic()
+    attack_answers, other_answers = await asyncio.gather(tally(attacker), tally(others))
+    return {"attacker_reports": attack, "attacker_answers": attack_answers,
+            "other_clusters": legitimate, "other_answers": other_answers,
+            "seconds": round(time.monotonic() - started, 2)}
+
+
 async def store_reports():
     reader, writer = await asyncio.open_connection("127.0.0.1", ADMIN)
     writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -321,6 +350,26 @@ async def stored(clusters):
     return missing
 
 
+def start(binary, work, name, public, admin, flags):
+    """A collector on a fresh store in WORK, once it accepts connections."""
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    child = subprocess.Popen(
+        [binary, "--data-dir", os.path.join(work, name),
+         "--listen", f"127.0.0.1:{public}", "--admin-listen", f"127.0.0.1:{admin}", *flags],
+        stderr=log,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{public}"], check=True,
+                           stderr=subprocess.DEVNULL)
+            return child
+        except subprocess.CalledProcessError:
+            if time.monotonic() > deadline or child.poll() is not None:
+                raise SystemExit(f"the {name} collector did not start")
+            time.sleep(0.05)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
@@ -330,7 +379,9 @@ def main():
     parser.add_argument("--bombs", type=int, default=100)
     parser.add_argument("--soak", type=int, default=3600, help="seconds of the soak")
     parser.add_argument("--soak-rate", type=int, default=200)
-    parser.add_argument("--phases", default="burst,sockets,bombs,soak")
+    parser.add_argument("--attack", type=int, default=2000, help="reports of the sources phase's attacker")
+    parser.add_argument("--legitimate", type=int, default=500, help="clusters reporting beside it")
+    parser.add_argument("--phases", default="burst,sockets,bombs,sources,soak")
     parser.add_argument("--collector", help="a collector binary to attack instead of this tree's release build")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -341,24 +392,9 @@ def main():
                        cwd=ROOT, check=True, stdout=sys.stderr)
         binary = os.path.join(ROOT, "target/release/collector")
     work = tempfile.mkdtemp()
-    log = open(os.path.join(work, "collector.log"), "w")
-    collector = subprocess.Popen(
-        [binary, "--data-dir", os.path.join(work, "data"),
-         "--listen", f"127.0.0.1:{PUBLIC}", "--admin-listen", f"127.0.0.1:{ADMIN}",
-         "--rate-limit-per-hour", "0", *EXTRA_FLAGS],
-        stderr=log,
-    )
+    collector = start(binary, work, "collector", PUBLIC, ADMIN, NO_LIMITS)
+    limited = None
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{PUBLIC}"], check=True,
-                               stderr=subprocess.DEVNULL)
-                break
-            except subprocess.CalledProcessError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the collector did not start")
-                time.sleep(0.05)
         print(json.dumps({"phase": "idle", "rss_mib": round(rss_mib(collector.pid), 1)}), flush=True)
         phases = args.phases.split(",")
         accepted, looked_up = [], []
@@ -376,6 +412,13 @@ def main():
                 print(json.dumps({"phase": "bombs", **result}), flush=True)
                 accepted += clusters
         looked_up = accepted
+        if "sources" in phases:
+            # A collector of its own, with the default limits, believing 127.0.0.1 as a proxy so
+            # that one machine can be many sources.
+            limited = start(binary, work, "limited", PUBLIC + 1, ADMIN + 1,
+                            ["--trusted-proxies", "127.0.0.0/8"])
+            result = asyncio.run(sources(PUBLIC + 1, args.attack, args.legitimate))
+            print(json.dumps({"phase": "sources", **result}), flush=True)
         if "soak" in phases:
             result, clusters = asyncio.run(soak(collector.pid, args.soak, args.soak_rate))
             print(json.dumps({"phase": "soak", **result}), flush=True)
@@ -388,8 +431,10 @@ def main():
                           "peak_rss_mib": round(rss_mib(collector.pid, "VmHWM"), 1),
                           "collector_alive": collector.poll() is None}), flush=True)
     finally:
-        collector.terminate()
-        collector.wait(timeout=30)
+        for child in [collector, limited]:
+            if child is not None:
+                child.terminate()
+                child.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -17,9 +17,9 @@ const UNIT: usize = 1024;
 /// How long a request waits for its charge before it is answered 503.
 pub const BUDGET_WAIT: Duration = Duration::from_millis(100);
 
-/// The process without requests: code, runtime, the published statistics, the rate limiter at
-/// its tracked-cluster cap, the dashboard's sessions and pages (26 MiB measured idle; the rest is
-/// headroom for the caps).
+/// The process without requests: code, runtime, the published statistics, the rate limiters at
+/// their caps (100,000 clusters and twice 100,000 sources, about 20 MiB), the dashboard's sessions
+/// and pages (26 MiB measured idle; the rest is headroom for the caps).
 pub const PROCESS_BASE: u64 = 64 << 20;
 /// The embedded store's page caches: the writer's 32 MiB and 2 MiB for each reader.
 pub const STORE_CACHES: u64 = 48 << 20;
@@ -29,11 +29,20 @@ pub const PER_CONNECTION: u64 = listener::HTTP2_CONNECTION_WINDOW as u64
     + listener::HTTP2_STREAMS as u64 * listener::HTTP2_HEADER_LIST as u64
     + (64 << 10);
 
-/// The collector's memory at worst, with `inflight` bytes of budget and `connections` open on
-/// the public listener (the admin listener's are counted too): what a memory limit must allow.
-pub fn worst_case_memory(inflight: u64, connections: usize) -> u64 {
+/// What each cluster in the store takes in the set of known clusters of the per-source
+/// new-cluster cap (a keyed 8-byte hash in a hash set, with room to grow).
+pub const PER_KNOWN_CLUSTER: u64 = 32;
+
+/// The collector's memory at worst, with `inflight` bytes of budget, `connections` open on the
+/// public listener (the admin listener's are counted too) and `clusters` in the store: what a
+/// memory limit must allow.
+pub fn worst_case_memory(inflight: u64, connections: usize, clusters: u64) -> u64 {
     let connections = (connections + crate::ADMIN_CONNECTIONS) as u64;
-    PROCESS_BASE + STORE_CACHES + inflight + connections * PER_CONNECTION
+    PROCESS_BASE
+        + STORE_CACHES
+        + inflight
+        + connections * PER_CONNECTION
+        + clusters * PER_KNOWN_CLUSTER
 }
 
 /// The shared budget; cheap to clone.

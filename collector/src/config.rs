@@ -10,10 +10,12 @@ use clap::Parser;
 pub use common::cli::LogFormat;
 use common::cost::Cost;
 use common::wire::Encoding;
+use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
+use crate::ratelimit::SourceSettings;
 
 /// Receives anonymous Kubernetes usage reports (Spartakus-compatible), validates them strictly
 /// and stores them durably in an embedded SQLite store.
@@ -62,6 +64,38 @@ pub struct Config {
         default_value = "100000"
     )]
     pub rate_limit_tracked_clusters: NonZeroUsize,
+
+    /// Reports accepted from one source address a minute (IPv6: one /64); `0` turns this
+    /// limit off. Addresses are kept only as keyed hashes in memory.
+    #[arg(
+        long,
+        env = "COLLECTOR_SOURCE_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 120
+    )]
+    pub source_rate_limit_per_minute: u32,
+
+    /// Reports one source may send at once before the per-minute rate applies.
+    #[arg(long, env = "COLLECTOR_SOURCE_RATE_LIMIT_BURST", default_value = "240")]
+    pub source_rate_limit_burst: NonZeroU32,
+
+    /// Cluster ids the collector has never seen that one source may bring an hour (and at
+    /// once); `0` turns the cap off.
+    #[arg(
+        long,
+        env = "COLLECTOR_SOURCE_NEW_CLUSTERS_PER_HOUR",
+        default_value_t = 100
+    )]
+    pub source_new_clusters_per_hour: u32,
+
+    /// Sources whose limit state is kept; the least recently seen are forgotten.
+    #[arg(long, env = "COLLECTOR_SOURCE_TRACKED", default_value = "100000")]
+    pub source_tracked: NonZeroUsize,
+
+    /// Proxies (comma-separated CIDRs, e.g. `10.0.0.0/8,fd00::/8`) whose `X-Forwarded-For` is
+    /// believed for the per-source limits: the source is the first address from the right
+    /// that is not one of them.
+    #[arg(long, env = "COLLECTOR_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// Largest request body on the wire (e.g. `8MiB`); larger requests get 413.
     #[arg(long, env = "COLLECTOR_MAX_BODY_SIZE", default_value = "8MiB", value_parser = parse_bytes)]
@@ -196,6 +230,16 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// The per-source limits the flags ask for.
+    pub fn source_settings(&self) -> SourceSettings {
+        SourceSettings {
+            reports_per_minute: NonZeroU32::new(self.source_rate_limit_per_minute),
+            reports_burst: self.source_rate_limit_burst,
+            new_clusters_per_hour: NonZeroU32::new(self.source_new_clusters_per_hour),
+            tracked: self.source_tracked,
+        }
     }
 
     /// What one ingest request at the size limits may take in memory at most.

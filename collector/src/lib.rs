@@ -142,6 +142,13 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
+    if state.sources().limits_new_clusters() {
+        let sources = state.sources_handle();
+        state
+            .store()
+            .each_cluster_id(move |id| sources.learn([id]))
+            .await?;
+    }
     let (stop, stopped) = watch::channel(false);
     let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -152,6 +159,7 @@ pub async fn serve(
             weekly: state.weekly().clone(),
             metrics: state.metrics_handle(),
             limiter: state.limiter_handle(),
+            sources: state.sources_handle(),
             retention: options.retention,
             rollup_every: options.stats_rollup_interval,
         },

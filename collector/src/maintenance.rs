@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::{IngestCounts, Metrics};
 use crate::published::WeeklyStats;
-use crate::ratelimit::ClusterRateLimiter;
+use crate::ratelimit::{ClusterRateLimiter, SourceLimits};
 use crate::store::Store;
 
 /// How often retention runs.
@@ -32,6 +32,8 @@ pub struct Background {
     pub metrics: Arc<Metrics>,
     /// The rate limiter, when there is one.
     pub limiter: Option<Arc<ClusterRateLimiter>>,
+    /// The per-source limits.
+    pub sources: Arc<SourceLimits>,
     /// Retention period.
     pub retention: Duration,
     /// How often the weekly statistics are rolled up (zero: at startup only).
@@ -45,6 +47,7 @@ pub fn spawn(background: Background, stopped: watch::Receiver<bool>) -> Vec<Join
         weekly,
         metrics,
         limiter,
+        sources,
         retention,
         rollup_every,
     } = background;
@@ -82,12 +85,14 @@ pub fn spawn(background: Background, stopped: watch::Receiver<bool>) -> Vec<Join
         tokio::spawn(every(HOUSEKEEP_EVERY, stopped, move || {
             let store = store.clone();
             let limiter = limiter.clone();
+            let sources = sources.clone();
             let counts = summary_metrics.ingest_summary.take();
             async move {
                 log_summary(counts);
                 if let Some(limiter) = limiter {
                     limiter.housekeep();
                 }
+                sources.housekeep();
                 store.refresh_size_gauge().await;
             }
         })),

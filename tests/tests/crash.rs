@@ -33,7 +33,14 @@ async fn stored_ids(client: &reqwest::Client, collector: &Collector, cluster: &s
 async fn kill_9_mid_stream_loses_no_acknowledged_report() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = ["--rate-limit-per-hour", "0"];
+    let args = [
+        "--rate-limit-per-hour",
+        "0",
+        "--source-rate-limit-per-minute",
+        "0",
+        "--source-new-clusters-per-hour",
+        "0",
+    ];
     let mut collector = Collector::start(&binary("collector"), &data, &args).await;
     let client = reqwest::Client::new();
     let url = collector.public_url("/api/v1");

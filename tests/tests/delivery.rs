@@ -56,6 +56,10 @@ async fn start_collector(dir: &Path, config: Option<&str>) -> Collector {
     let mut args = vec![
         "--rate-limit-per-hour",
         "0",
+        "--source-rate-limit-per-minute",
+        "0",
+        "--source-new-clusters-per-hour",
+        "0",
         "--delivery-max-backoff",
         "1s",
         "--admin-token-file",
@@ -100,7 +104,14 @@ async fn every_sink_gets_every_report_and_a_sink_that_is_down_holds_back_no_othe
     let downstream = Collector::start(
         &binary("collector"),
         &downstream_dir,
-        &["--rate-limit-per-hour", "0"],
+        &[
+            "--rate-limit-per-hour",
+            "0",
+            "--source-rate-limit-per-minute",
+            "0",
+            "--source-new-clusters-per-hour",
+            "0",
+        ],
     )
     .await;
     let jsonl = dir.path().join("reports.jsonl");
@@ -404,6 +415,10 @@ async fn bigquery_emulator_gets_every_report_through_the_collector() {
         &dir.path().join("data"),
         &[
             "--rate-limit-per-hour",
+            "0",
+            "--source-rate-limit-per-minute",
+            "0",
+            "--source-new-clusters-per-hour",
             "0",
             "--config",
             &config,

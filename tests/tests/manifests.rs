@@ -662,13 +662,16 @@ async fn the_collector_flags_agree_with_its_volumes_ports_probes_and_secrets() {
     assert_eq!(i32::from(config.listen.port()), port("http"));
     assert_eq!(i32::from(config.admin_listen.port()), port("admin"));
 
-    // The memory limit follows from the flags: the worst case of README "Memory", and less
-    // than a quarter more.
+    // The memory limit follows from the flags: the worst case of README "Memory" for a fleet of
+    // a million clusters, and less than a quarter more.
     let connections = config
         .max_connections
         .expect("--max-connections: without it the worst case grows with the open-file limit");
-    let worst = collector::budget::worst_case_memory(config.max_inflight_memory, connections.get())
-        as f64
+    let worst = collector::budget::worst_case_memory(
+        config.max_inflight_memory,
+        connections.get(),
+        1_000_000,
+    ) as f64
         / (1 << 20) as f64;
     let resources = container.resources.clone().unwrap();
     let limit = mebibytes(&resources.limits.unwrap()["memory"].0);

@@ -23,6 +23,10 @@ async fn start(data: &Path, config: &str) -> Collector {
         &[
             "--rate-limit-per-hour",
             "0",
+            "--source-rate-limit-per-minute",
+            "0",
+            "--source-new-clusters-per-hour",
+            "0",
             "--delivery-max-backoff",
             "1s",
             "--config",

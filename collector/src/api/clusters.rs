@@ -224,6 +224,7 @@ pub async fn delete_cluster(
             "no reports from cluster {cluster_id:?}"
         )));
     }
+    state.sources().forget(&cluster_id);
     state.metrics().reports_erased.inc_by(erased);
     tracing::info!(cluster_id = %cluster_id, reports = erased, "cluster erased on request");
     Ok(Json(Erased {

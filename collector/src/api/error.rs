@@ -43,7 +43,9 @@ pub enum ApiError {
     UnsupportedMedia(String),
     /// 429, with `Retry-After`.
     RateLimited {
-        /// When the cluster may send again.
+        /// What is over its limit: "too many reports from this cluster".
+        what: &'static str,
+        /// When the sender may send again.
         retry_after: Duration,
     },
     /// 503, with `Retry-After`.
@@ -142,16 +144,10 @@ impl IntoResponse for ApiError {
             | ApiError::Conflict(message)
             | ApiError::TooLarge(message)
             | ApiError::UnsupportedMedia(message) => (message, vec![]),
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { what, retry_after } => {
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 extra_headers.push((header::RETRY_AFTER, HeaderValue::from(seconds.max(1))));
-                (
-                    format!(
-                        "too many reports from this cluster; retry in {} s",
-                        seconds.max(1)
-                    ),
-                    vec![],
-                )
+                (format!("{what}; retry in {} s", seconds.max(1)), vec![])
             }
             ApiError::Unavailable {
                 message,

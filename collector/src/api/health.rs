@@ -77,6 +77,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .rate_limiter_tracked
             .set(limiter.tracked() as i64);
     }
+    state
+        .metrics()
+        .source_limiter_tracked
+        .set(state.sources().tracked() as i64);
     (
         StatusCode::OK,
         [(

@@ -180,7 +180,10 @@ async fn store_batch(
     let mut inserts = Vec::with_capacity(admitted.len());
     for (number, admitted) in admitted {
         match admitted {
-            Ok(admitted) => inserts.push(state.store().insert(NewReport::from(admitted))),
+            Ok(admitted) => {
+                state.sources().learn([admitted.report.cluster_id.as_str()]);
+                inserts.push(state.store().insert(NewReport::from(admitted)));
+            }
             Err(error) => summary.fail(number, error),
         }
     }

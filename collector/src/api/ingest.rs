@@ -3,9 +3,11 @@
 //! per-cluster rate limit and answers 204 only after the store committed it.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -14,12 +16,16 @@ use super::auth::bearer_matches;
 use super::error::{ApiError, ErrorBody};
 use super::state::AppState;
 use crate::budget::{BUDGET_WAIT, Charge};
-use crate::metrics::Outcome;
+use crate::metrics::{Limit, Outcome};
+use crate::ratelimit::{SourceRefusal, source_address};
 use crate::store::{InsertOutcome, NewReport};
 use common::cost::Cost;
 use common::time::unix_now;
 use common::wire::{Encoding, decode_body};
 use common::{Admitted, ClusterIdRule, Report, admit};
+
+/// The header trusted proxies name the client in.
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Bodies larger than this are decoded and admitted on a blocking thread, so that a 15,000-node
 /// report does not stall the async workers.
@@ -43,7 +49,7 @@ const INLINE_ADMIT_LIMIT: usize = 256 * 1024;
         (status = 409, description = "A different report with the same id (cluster and time) is stored; the first copy is kept", body = ErrorBody),
         (status = 413, description = "Over 8 MiB on the wire or 32 MiB decompressed (defaults)", body = ErrorBody),
         (status = 415, description = "Not `application/json`, or an encoding other than gzip", body = ErrorBody),
-        (status = 429, description = "Over the cluster's rate limit; see `Retry-After`", body = ErrorBody,
+        (status = 429, description = "Over the cluster's rate limit, or its source address's (reports a minute, new cluster ids an hour); see `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Store unavailable or collector overloaded; see `Retry-After`", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -52,6 +58,7 @@ const INLINE_ADMIT_LIMIT: usize = 256 * 1024;
 )]
 pub async fn post_report(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -59,6 +66,21 @@ pub async fn post_report(
         && !bearer_matches(&headers, secret)
     {
         return Err(ApiError::Unauthorized);
+    }
+    // A request that did not come through a listener (an in-process test) has no source.
+    let source = peer.map(|Extension(ConnectInfo(peer))| {
+        let forwarded = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        let address = source_address(peer.ip(), forwarded, &state.settings().trusted_proxies);
+        state.sources().key(address)
+    });
+    if let Some(source) = source {
+        state
+            .sources()
+            .check_report(source)
+            .map_err(|refusal| source_refused(&state, refusal))?;
     }
     check_content_type(&headers)?;
     let encoding = content_encoding(&headers)?;
@@ -111,7 +133,19 @@ pub async fn post_report(
     if let Some(limiter) = state.limiter() {
         limiter
             .check(&admitted.report.cluster_id)
-            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+            .map_err(|retry_after| {
+                state.metrics().count_rate_limited(Limit::cluster);
+                ApiError::RateLimited {
+                    what: "too many reports from this cluster",
+                    retry_after,
+                }
+            })?;
+    }
+    if let Some(source) = source {
+        state
+            .sources()
+            .check_cluster(source, &admitted.report.cluster_id)
+            .map_err(|refusal| source_refused(&state, refusal))?;
     }
 
     let id = admitted.id;
@@ -134,6 +168,19 @@ pub async fn post_report(
              the first copy is kept"
         ))),
     }
+}
+
+fn source_refused(state: &AppState, refusal: SourceRefusal) -> ApiError {
+    let (limit, what, retry_after) = match refusal {
+        SourceRefusal::Reports(wait) => (Limit::source, "too many reports from this address", wait),
+        SourceRefusal::NewClusters(wait) => (
+            Limit::source_new_clusters,
+            "too many new cluster ids from this address",
+            wait,
+        ),
+    };
+    state.metrics().count_rate_limited(limit);
+    ApiError::RateLimited { what, retry_after }
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

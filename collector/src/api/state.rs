@@ -13,7 +13,7 @@ use crate::dashboard::{PageCache, Sessions};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::published::WeeklyStats;
-use crate::ratelimit::ClusterRateLimiter;
+use crate::ratelimit::{ClusterRateLimiter, SourceLimits};
 use crate::sinks::Configured;
 use crate::store::Store;
 
@@ -34,6 +34,8 @@ pub struct ApiSettings {
     pub retention: Duration,
     /// Whether the public listener serves the weekly statistics too.
     pub public_stats: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 struct Inner {
@@ -42,6 +44,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     sinks: Vec<Configured>,
     limiter: Option<Arc<ClusterRateLimiter>>,
+    sources: Arc<SourceLimits>,
     budget: MemoryBudget,
     settings: ApiSettings,
     ingest_token: Option<Secret>,
@@ -86,6 +89,7 @@ impl AppState {
             max_concurrent_requests: config.max_concurrent_requests.get(),
             retention: config.retention,
             public_stats: config.public_stats,
+            trusted_proxies: config.trusted_proxies.clone(),
         };
         let weekly = WeeklyStats::new(
             store.clone(),
@@ -100,6 +104,7 @@ impl AppState {
             metrics,
             sinks,
             limiter,
+            sources: Arc::new(SourceLimits::new(&config.source_settings())),
             budget,
             settings,
             ingest_token: read_secret(&config.ingest_token_file)?,
@@ -143,6 +148,16 @@ impl AppState {
     /// The rate limiter, shared (for its housekeeping).
     pub fn limiter_handle(&self) -> Option<Arc<ClusterRateLimiter>> {
         self.0.limiter.clone()
+    }
+
+    /// The per-source limits.
+    pub fn sources(&self) -> &SourceLimits {
+        &self.0.sources
+    }
+
+    /// The per-source limits, shared (for their housekeeping).
+    pub fn sources_handle(&self) -> Arc<SourceLimits> {
+        self.0.sources.clone()
     }
 
     /// The memory budget of ingest requests.

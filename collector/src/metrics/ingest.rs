@@ -47,6 +47,25 @@ pub struct RouteLabels {
     pub status: u16,
 }
 
+/// The rate limit that refused a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue, strum::VariantArray)]
+#[allow(non_camel_case_types)]
+pub enum Limit {
+    /// The cluster id's reports an hour.
+    cluster,
+    /// The source address's reports a minute.
+    source,
+    /// The source address's new cluster ids an hour.
+    source_new_clusters,
+}
+
+/// Label set `{limit}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// Which limit.
+    pub limit: Limit,
+}
+
 /// Label set `{reason}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -152,7 +171,11 @@ impl RefusalLog {
     fn due(&self, outcome: Outcome, now: u64) -> Option<(u16, u64, &'static str)> {
         let (index, status, what) = match outcome {
             Outcome::too_large => (0, 413, "over a size limit"),
-            Outcome::rate_limited => (1, 429, "over a cluster's rate limit"),
+            Outcome::rate_limited => (
+                1,
+                429,
+                "over a rate limit (by limit: collector_rate_limited_total)",
+            ),
             Outcome::unavailable => (2, 503, "the store unavailable or the collector overloaded"),
             Outcome::timeout => (3, 408, "not completed within the request timeout"),
             _ => return None,

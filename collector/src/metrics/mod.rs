@@ -14,8 +14,8 @@ mod ingest;
 
 pub use delivery::{DeliveryLabels, DeliveryOutcome, SinkLabels};
 pub use ingest::{
-    FieldLabels, IngestCounts, IngestSummary, Outcome, OutcomeLabels, ReasonLabels, RefusalLog,
-    RouteLabels,
+    FieldLabels, IngestCounts, IngestSummary, Limit, LimitLabels, Outcome, OutcomeLabels,
+    ReasonLabels, RefusalLog, RouteLabels,
 };
 
 /// Every metric the collector exports.
@@ -63,6 +63,10 @@ pub struct Metrics {
     pub stats_published: Gauge,
     /// `collector_rate_limiter_tracked_clusters`
     pub rate_limiter_tracked: Gauge,
+    /// Sources whose per-source limit state is in memory.
+    pub source_limiter_tracked: Gauge,
+    /// Reports refused (429) by each rate limit.
+    pub rate_limited: Family<LimitLabels, Counter>,
     /// `collector_deliveries_total{sink,type,outcome}`
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// `collector_outbox_depth{sink,type}`: pending deliveries.
@@ -221,6 +225,20 @@ impl Metrics {
                 None,
                 Gauge::default(),
             ),
+            source_limiter_tracked: register(
+                r,
+                "source_limiter_tracked_sources",
+                "Source addresses (keyed hashes) whose per-source limit state is held in memory",
+                None,
+                Gauge::default(),
+            ),
+            rate_limited: register(
+                r,
+                "rate_limited",
+                "Reports refused with 429, by the limit that refused them",
+                None,
+                Family::default(),
+            ),
             deliveries: register(
                 r,
                 "deliveries",
@@ -287,6 +305,11 @@ impl Metrics {
                 .reports
                 .get_or_create(&OutcomeLabels { outcome: *outcome });
         }
+        for limit in <Limit as strum::VariantArray>::VARIANTS {
+            let _ = metrics
+                .rate_limited
+                .get_or_create(&LimitLabels { limit: *limit });
+        }
         for reason in DropReason::ALL {
             let _ = metrics.extensions_dropped.get_or_create(&ReasonLabels {
                 reason: reason.as_str(),
@@ -335,6 +358,13 @@ impl Metrics {
         self.reports.get_or_create(&OutcomeLabels { outcome }).inc();
         self.ingest_summary.count(outcome);
         self.refusals.note(outcome);
+    }
+
+    /// Counts one report refused by the rate limit named `limit`.
+    pub fn count_rate_limited(&self, limit: Limit) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
     }
 
     /// Counts what admitting one report dropped or rewrote.

@@ -255,6 +255,16 @@ impl Store {
             .await
     }
 
+    /// Calls `visit` with the id of every cluster in the store, off the async threads.
+    pub async fn each_cluster_id<F>(&self, visit: F) -> Result<()>
+    where
+        F: FnMut(&str) + Send + 'static,
+    {
+        self.reader
+            .run(move |conn| read::each_cluster_id(conn, visit))
+            .await
+    }
+
     /// A cluster's reports, newest first, before the `before` cursor; `None` for an unknown
     /// cluster.
     pub async fn cluster_reports(

@@ -90,6 +90,16 @@ pub fn clusters(
     rows.collect()
 }
 
+/// Calls `visit` with every cluster id.
+pub fn each_cluster_id<F: FnMut(&str)>(conn: &Connection, mut visit: F) -> rusqlite::Result<()> {
+    let mut statement = conn.prepare("SELECT cluster_id FROM clusters")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        visit(row.get_ref(0)?.as_str()?);
+    }
+    Ok(())
+}
+
 /// A cluster's reports, newest first, older than the `before` cursor; `None` for an unknown
 /// cluster.
 pub fn cluster_reports(

@@ -1,64 +1,17 @@
-//! Per-cluster rate limiting (GCRA from `governor`) over a bounded LRU of cluster ids, so that a
-//! flood of random ids evicts old state instead of growing memory.
+//! Per-cluster rate limiting: a quota per canonical cluster id, keyed by a hash with a random
+//! per-process key.
 
-use parking_lot::Mutex;
 use std::hash::BuildHasher;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::nanos::Nanos;
-use governor::state::StateStore;
-use governor::state::keyed::ShrinkableKeyedStateStore;
-use governor::{Quota, RateLimiter};
-use lru::LruCache;
+use governor::Quota;
 
-/// Rate-limit state per cluster, keyed by a hash of the canonical cluster id, holding at most
-/// a fixed number of clusters. The least recently seen are forgotten (they start afresh), and
-/// housekeeping drops those whose state is back to a full burst.
-pub struct BoundedStateStore {
-    states: Mutex<LruCache<u64, Nanos>>,
-}
-
-impl StateStore for BoundedStateStore {
-    type Key = u64;
-
-    fn measure_and_replace<T, F, E>(&self, key: &u64, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        let mut states = self.states.lock();
-        let (result, next) = f(states.get(key).copied())?;
-        states.put(*key, next);
-        Ok(result)
-    }
-}
-
-impl ShrinkableKeyedStateStore<u64> for BoundedStateStore {
-    fn retain_recent(&self, drop_below: Nanos) {
-        let mut states = self.states.lock();
-        let stale: Vec<u64> = states
-            .iter()
-            .filter(|(_, at)| **at <= drop_below)
-            .map(|(key, _)| *key)
-            .collect();
-        for key in stale {
-            states.pop(&key);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.states.lock().len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use super::KeyedLimiter;
 
 /// Limits reports per cluster id.
 pub struct ClusterRateLimiter {
-    limiter: RateLimiter<u64, BoundedStateStore, DefaultClock>,
+    limiter: KeyedLimiter,
     hasher: std::hash::RandomState,
 }
 
@@ -66,11 +19,8 @@ impl ClusterRateLimiter {
     /// `per_hour` reports an hour with bursts of `burst`, remembering up to `tracked` clusters.
     pub fn new(per_hour: NonZeroU32, burst: NonZeroU32, tracked: NonZeroUsize) -> Self {
         let quota = Quota::per_hour(per_hour).allow_burst(burst);
-        let store = BoundedStateStore {
-            states: Mutex::new(LruCache::new(tracked)),
-        };
         ClusterRateLimiter {
-            limiter: RateLimiter::new(quota, store, DefaultClock::default()),
+            limiter: KeyedLimiter::new(quota, tracked),
             hasher: std::hash::RandomState::new(),
         }
     }
@@ -78,20 +28,17 @@ impl ClusterRateLimiter {
     /// `Ok` when the cluster may send a report now; otherwise how long until it may. Cluster ids
     /// arrive in canonical (lowercase) form.
     pub fn check(&self, cluster_id: &str) -> Result<(), Duration> {
-        let key = self.hasher.hash_one(cluster_id);
-        self.limiter
-            .check_key(&key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.limiter.check(self.hasher.hash_one(cluster_id))
     }
 
     /// Forgets clusters whose state is indistinguishable from a fresh one.
     pub fn housekeep(&self) {
-        self.limiter.retain_recent();
+        self.limiter.housekeep();
     }
 
     /// Clusters whose state is held.
     pub fn tracked(&self) -> usize {
-        self.limiter.len()
+        self.limiter.tracked()
     }
 }
 
