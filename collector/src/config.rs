@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 use crate::ratelimit::SourceSettings;
+use crate::tls::TlsFiles;
 
 /// Receives anonymous Kubernetes usage reports (Spartakus-compatible), validates them strictly
 /// and stores them durably in an embedded SQLite store.
@@ -144,6 +145,15 @@ pub struct Config {
     #[arg(long, env = "COLLECTOR_LISTEN_BACKLOG")]
     pub listen_backlog: Option<u32>,
 
+    /// PEM certificate chain for TLS on the public listener (with `--tls-key-file`); read again
+    /// when it changes, so a rotated certificate is served without a restart.
+    #[arg(long, env = "COLLECTOR_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert-file`.
+    #[arg(long, env = "COLLECTOR_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+
     /// File holding a bearer token that report senders must present (private fleets).
     #[arg(long, env = "COLLECTOR_INGEST_TOKEN_FILE")]
     pub ingest_token_file: Option<PathBuf>,
@@ -230,6 +240,14 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// The certificate and key files, when TLS is asked for.
+    pub fn tls_files(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.tls_cert_file.clone()?,
+            key: self.tls_key_file.clone()?,
+        })
     }
 
     /// The per-source limits the flags ask for.

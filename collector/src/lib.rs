@@ -16,6 +16,7 @@ pub mod ratelimit;
 pub mod sinks;
 pub mod stats;
 pub mod store;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -73,6 +74,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     config.check()?;
     let sinks = load_sinks(&config).await?;
     let state = open(&config, &sinks)?;
+    let tls = config.tls_files().map(tls::acceptor).transpose()?;
     let descriptors = match listener::raise_descriptor_limit() {
         Ok(limit) => Some(limit),
         Err(error) => {
@@ -100,6 +102,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
         sinks = sinks.len(),
         max_connections,
         open_file_limit = descriptors,
+        tls = config.tls_cert_file.is_some(),
         "collector listening"
     );
     let options = ServeOptions {
@@ -114,12 +117,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
             max_age: config.max_delivery_age,
             max_backoff: config.delivery_max_backoff,
         },
+        tls,
     };
     serve(public, admin, state, options, shutdown).await
 }
 
 /// What [`serve`] runs besides the listeners.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// How the public listener treats connections (the admin listener: the same, with at most
     /// [`ADMIN_CONNECTIONS`]).
@@ -130,6 +134,8 @@ pub struct ServeOptions {
     pub stats_rollup_interval: Duration,
     /// Settings of the sinks' delivery workers.
     pub delivery: delivery::DeliverySettings,
+    /// TLS on the public listener, when it has a certificate.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Serves the public and admin routers on the given listeners until `shutdown` completes, then
@@ -180,12 +186,14 @@ pub async fn serve(
         public,
         public_router(state.clone()),
         options.connections,
+        options.tls,
         wait_for_stop(stopped.clone()),
     );
     let admin_server = listener::serve(
         admin,
         admin_router(state.clone()),
         admin_connections,
+        None,
         wait_for_stop(stopped.clone()),
     );
     let mut servers = tokio::spawn(async move { tokio::try_join!(public_server, admin_server) });

@@ -2,7 +2,8 @@
 //! backlog as deep as the kernel allows, a cap on open connections kept under the process's file
 //! descriptor limit (connections over it wait in the backlog instead of being reset), a deadline
 //! for each request's head (which also closes idle HTTP/1 keep-alive connections and header
-//! trickles), an idle timeout for HTTP/2, and a graceful close on shutdown.
+//! trickles), an idle timeout for HTTP/2, TLS when the public listener has a certificate, and a
+//! graceful close on shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +22,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// File descriptors kept free of connections for the store, the sinks and the admin listener.
@@ -89,6 +91,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: ConnectionSettings,
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -142,9 +145,21 @@ pub async fn serve(
             settings,
             closed: closed.clone(),
         };
+        let tls = tls.clone();
         connections.spawn(async move {
             let _slot = slot;
-            connection.run(tcp, peer).await;
+            match tls {
+                None => connection.run(TokioIo::new(tcp), peer).await,
+                // The handshake has the head deadline to finish.
+                Some(tls) => {
+                    match tokio::time::timeout(settings.header_read_timeout, tls.accept(tcp)).await
+                    {
+                        Ok(Ok(stream)) => connection.run(TokioIo::new(stream), peer).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                    }
+                }
+            }
         });
     }
     drop(listener);
@@ -192,7 +207,10 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(mut self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    async fn run<I>(mut self, io: I, peer: SocketAddr)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
         let activity = Arc::new(Activity::new());
         let counted = activity.clone();
         let router = self.router;
@@ -208,9 +226,7 @@ impl Connection {
                 Ok::<_, Infallible>(response)
             }
         });
-        let connection = self
-            .builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service);
+        let connection = self.builder.serve_connection_with_upgrades(io, service);
         let mut connection = std::pin::pin!(connection);
         let idle = activity.expired(
             self.settings.header_read_timeout,

@@ -82,6 +82,7 @@ async fn main() -> anyhow::Result<()> {
             max_age: config.max_delivery_age,
             max_backoff: config.delivery_max_backoff,
         },
+        tls: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(collector::serve(public, admin, state, options, async {
