@@ -26,7 +26,7 @@ source bench/lib.sh
 # start NAME BINARY PUBLIC_PORT ADMIN_PORT
 start() {
     "$2" --data-dir "$work/$1" --listen "127.0.0.1:$3" --admin-listen "127.0.0.1:$4" \
-        --rate-limit-per-hour 0 --source-rate-limit-per-minute 0 --source-new-clusters-per-hour 0 2>"$work/$1.log" &
+        --rate-limit-per-hour 0 2>"$work/$1.log" &
     pids+=($!)
     wait_for_port "$3" 400
     wait_for_port "$4" 400
@@ -36,7 +36,7 @@ if [ "${INSTRUCTIONS:-0}" = 1 ]; then
         binary="$BEFORE"; [ "$label" = after ] && binary="$AFTER"
         valgrind --tool=callgrind --callgrind-out-file="$work/$label.callgrind" "$binary" \
             --data-dir "$work/$label" --listen 127.0.0.1:18880 --admin-listen 127.0.0.1:19890 \
-            --rate-limit-per-hour 0 --source-rate-limit-per-minute 0 --source-new-clusters-per-hour 0 --stats-rollup-interval 0 2>"$work/$label.log" &
+            --rate-limit-per-hour 0 --stats-rollup-interval 0 2>"$work/$label.log" &
         pid=$!
         wait_for_port 18880 2000
         target/release/loadgen --target 127.0.0.1:18880 --connections 4 --requests 4000 \

@@ -44,8 +44,10 @@ PUBLIC, ADMIN = 18980, 19980
 # Flags every run passes besides the addresses: the rate limits are off (every report here comes
 # from its own cluster id, all from 127.0.0.1, and this measures the listener, not the limiters;
 # the "sources" phase runs a collector of its own with the default limits).
-NO_LIMITS = ["--rate-limit-per-hour", "0", "--source-rate-limit-per-minute", "0",
-             "--source-new-clusters-per-hour", "0"]
+# The per-source limits go through the environment, which an older binary (--collector) ignores.
+NO_LIMITS = ["--rate-limit-per-hour", "0"]
+NO_SOURCE_LIMITS = {"COLLECTOR_SOURCE_RATE_LIMIT_PER_MINUTE": "0",
+                    "COLLECTOR_SOURCE_NEW_CLUSTERS_PER_HOUR": "0"}
 with open(os.path.join(ROOT, "common/tests/fixtures/spartakus-readme.json")) as f:
     TEMPLATE = json.load(f)
 
@@ -350,13 +352,13 @@ async def stored(clusters):
     return missing
 
 
-def start(binary, work, name, public, admin, flags):
+def start(binary, work, name, public, admin, flags, env=None):
     """A collector on a fresh store in WORK, once it accepts connections."""
     log = open(os.path.join(work, f"{name}.log"), "w")
     child = subprocess.Popen(
         [binary, "--data-dir", os.path.join(work, name),
          "--listen", f"127.0.0.1:{public}", "--admin-listen", f"127.0.0.1:{admin}", *flags],
-        stderr=log,
+        stderr=log, env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 20
     while True:
@@ -392,7 +394,7 @@ def main():
                        cwd=ROOT, check=True, stdout=sys.stderr)
         binary = os.path.join(ROOT, "target/release/collector")
     work = tempfile.mkdtemp()
-    collector = start(binary, work, "collector", PUBLIC, ADMIN, NO_LIMITS)
+    collector = start(binary, work, "collector", PUBLIC, ADMIN, NO_LIMITS, NO_SOURCE_LIMITS)
     limited = None
     try:
         print(json.dumps({"phase": "idle", "rss_mib": round(rss_mib(collector.pid), 1)}), flush=True)

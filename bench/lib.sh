@@ -1,5 +1,10 @@
 # Shell functions the benchmark scripts share (sourced, not run).
 
+# Every report of a benchmark comes from 127.0.0.1: the per-source limits would measure
+# themselves. Turned off through the environment, which a collector binary of an older commit
+# (bench/compare.sh) ignores instead of refusing an unknown flag.
+export COLLECTOR_SOURCE_RATE_LIMIT_PER_MINUTE=0 COLLECTOR_SOURCE_NEW_CLUSTERS_PER_HOUR=0
+
 # wait_for_port PORT [TRIES]: waits until something listens on 127.0.0.1:PORT, polling every
 # 50 ms, at most TRIES times (default 200: ten seconds).
 wait_for_port() {

@@ -31,8 +31,7 @@ source bench/lib.sh
 target/release/noop-server --listen 127.0.0.1:18081 2>"$work/noop.log" &
 pids+=($!)
 target/release/collector --data-dir "$work/data" --listen 127.0.0.1:18080 \
-    --admin-listen 127.0.0.1:19090 --source-rate-limit-per-minute 0 \
-    --source-new-clusters-per-hour 0 2>"$work/collector.log" &
+    --admin-listen 127.0.0.1:19090 2>"$work/collector.log" &
 collector_pid=$!
 pids+=($collector_pid)
 wait_for_port 18081

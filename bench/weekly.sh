@@ -35,7 +35,7 @@ source bench/lib.sh
 # collector NAME PUBLIC_PORT ADMIN_PORT [flags]: starts a release collector on a fresh store.
 collector() {
     target/release/collector --data-dir "$work/$1" --listen "127.0.0.1:$2" \
-        --admin-listen "127.0.0.1:$3" --rate-limit-per-hour 0 --source-rate-limit-per-minute 0 --source-new-clusters-per-hour 0 "${@:4}" 2>"$work/$1.log" &
+        --admin-listen "127.0.0.1:$3" --rate-limit-per-hour 0 "${@:4}" 2>"$work/$1.log" &
     pids+=($!)
     wait_for_port "$2" 400
     wait_for_port "$3" 400

@@ -24,10 +24,16 @@ pub const PROCESS_BASE: u64 = 64 << 20;
 /// The embedded store's page caches: the writer's 32 MiB and 2 MiB for each reader.
 pub const STORE_CACHES: u64 = 48 << 20;
 /// What one connection may hold before its requests are charged: an HTTP/2 connection's window,
-/// the heads of its streams, and buffers (an HTTP/1 connection holds less).
+/// the heads of its streams, and buffers, TLS records included (an HTTP/1 connection holds
+/// less).
 pub const PER_CONNECTION: u64 = listener::HTTP2_CONNECTION_WINDOW as u64
     + listener::HTTP2_STREAMS as u64 * listener::HTTP2_HEADER_LIST as u64
-    + (64 << 10);
+    + (64 << 10)
+    + TLS_BUFFERS;
+
+/// What rustls holds for one connection: a record being read and one being written (16 KiB
+/// each at most, with their overhead) and the session's state.
+const TLS_BUFFERS: u64 = 48 << 10;
 
 /// What each cluster in the store takes in the set of known clusters of the per-source
 /// new-cluster cap (a keyed 8-byte hash in a hash set, with room to grow).
@@ -37,7 +43,7 @@ pub const PER_KNOWN_CLUSTER: u64 = 32;
 /// public listener (the admin listener's are counted too) and `clusters` in the store: what a
 /// memory limit must allow.
 pub fn worst_case_memory(inflight: u64, connections: usize, clusters: u64) -> u64 {
-    let connections = (connections + crate::ADMIN_CONNECTIONS) as u64;
+    let connections = (connections + listener::ADMIN_CONNECTIONS) as u64;
     PROCESS_BASE
         + STORE_CACHES
         + inflight

@@ -32,8 +32,7 @@ pub use api::{AppState, admin_router, openapi, public_router};
 pub use config::Config;
 pub use error::{BoxError, Error, Result, SharedError};
 
-/// Connections the admin listener holds open at once (operators, Prometheus, dashboards).
-pub const ADMIN_CONNECTIONS: usize = 128;
+pub use listener::ADMIN_CONNECTIONS;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
@@ -148,13 +147,7 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    if state.sources().limits_new_clusters() {
-        let sources = state.sources_handle();
-        state
-            .store()
-            .each_cluster_id(move |id| sources.learn([id]))
-            .await?;
-    }
+    maintenance::load_known_clusters(state.store(), state.sources()).await?;
     let (stop, stopped) = watch::channel(false);
     let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;

@@ -25,6 +25,8 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+/// Connections the admin listener holds open at once (operators, Prometheus, dashboards).
+pub const ADMIN_CONNECTIONS: usize = 128;
 /// File descriptors kept free of connections for the store, the sinks and the admin listener.
 pub const DESCRIPTOR_HEADROOM: u64 = 256;
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::{IngestCounts, Metrics};
 use crate::published::WeeklyStats;
-use crate::ratelimit::{ClusterRateLimiter, SourceLimits};
+use crate::ratelimit::{ClusterRateLimiter, KnownClusters, SourceLimits};
 use crate::store::Store;
 
 /// How often retention runs.
@@ -53,6 +53,7 @@ pub fn spawn(background: Background, stopped: watch::Receiver<bool>) -> Vec<Join
     } = background;
     let prune_store = store.clone();
     let probe_store = store.clone();
+    let prune_sources = sources.clone();
     let summary_metrics = metrics.clone();
     let rollup = async move |weekly: WeeklyStats| {
         if let Err(error) = weekly.refresh().await {
@@ -72,7 +73,14 @@ pub fn spawn(background: Background, stopped: watch::Receiver<bool>) -> Vec<Join
         tokio::spawn(every(PRUNE_EVERY, stopped.clone(), move || {
             let store = prune_store.clone();
             let metrics = metrics.clone();
-            async move { prune(&store, &metrics, retention).await }
+            let sources = prune_sources.clone();
+            async move {
+                if prune(&store, &metrics, retention).await > 0
+                    && let Err(error) = load_known_clusters(&store, &sources).await
+                {
+                    tracing::warn!(%error, "reading the known clusters after pruning failed; will retry");
+                }
+            }
         })),
         tokio::spawn(every(PROBE_EVERY, stopped.clone(), move || {
             let store = probe_store.clone();
@@ -130,7 +138,25 @@ pub(crate) fn log_summary(counts: IngestCounts) {
 }
 
 /// Deletes reports received before now minus `retention`, in chunks.
-pub async fn prune(store: &Store, metrics: &Metrics, retention: Duration) {
+/// Reads the cluster ids in the store into the per-source limits' known clusters (when their
+/// new-cluster cap is on): at start, and after retention deleted reports (and so perhaps
+/// clusters).
+pub async fn load_known_clusters(
+    store: &Store,
+    sources: &SourceLimits,
+) -> crate::error::Result<()> {
+    if !sources.limits_new_clusters() {
+        return Ok(());
+    }
+    let known = store
+        .fold_cluster_ids(sources.known_clusters_builder(), KnownClusters::add)
+        .await?;
+    sources.replace_known(known);
+    Ok(())
+}
+
+/// Deletes the reports past the retention period; how many.
+pub async fn prune(store: &Store, metrics: &Metrics, retention: Duration) -> u64 {
     let cutoff = unix_now().saturating_sub(retention.as_secs() as i64);
     let mut total = 0;
     loop {
@@ -151,4 +177,5 @@ pub async fn prune(store: &Store, metrics: &Metrics, retention: Duration) {
     if total > 0 {
         tracing::info!(reports = total, "pruned reports past the retention period");
     }
+    total
 }

@@ -3,6 +3,7 @@
 //! by ALPN. A rotation that cannot be read keeps the certificate in use, and says why.
 
 use std::fmt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -40,6 +41,7 @@ pub fn acceptor(files: TlsFiles) -> Result<TlsAcceptor> {
         provider: provider.clone(),
         current: RwLock::new(loaded),
         checked: Mutex::new(Instant::now()),
+        failed: Mutex::new(None),
     };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -56,13 +58,19 @@ struct Loaded {
     stamp: Stamp,
 }
 
-/// What tells that a file changed: its modification time and length, for both files.
-type Stamp = [(Option<SystemTime>, u64); 2];
+/// What tells that a file changed: its inode, change and modification times and length, for
+/// both files (a rotation by rename changes the inode even within one timestamp tick).
+type Stamp = [Option<(u64, i64, Option<SystemTime>, u64)>; 2];
 
 fn stamp(files: &TlsFiles) -> Stamp {
-    [&files.cert, &files.key].map(|path| match std::fs::metadata(path) {
-        Ok(meta) => (meta.modified().ok(), meta.len()),
-        Err(_) => (None, 0),
+    [&files.cert, &files.key].map(|path| {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((
+            meta.ino(),
+            meta.ctime_nsec() + meta.ctime() * 1_000_000_000,
+            meta.modified().ok(),
+            meta.len(),
+        ))
     })
 }
 
@@ -108,6 +116,8 @@ struct Reloading {
     provider: Arc<CryptoProvider>,
     current: RwLock<Loaded>,
     checked: Mutex<Instant>,
+    /// The files' state when they last could not be used: said once, tried again each second.
+    failed: Mutex<Option<Stamp>>,
 }
 
 impl fmt::Debug for Reloading {
@@ -139,12 +149,15 @@ impl Reloading {
         match Loaded::read(&self.files, &self.provider) {
             Ok(loaded) => {
                 *self.current.write() = loaded;
+                *self.failed.lock() = None;
                 tracing::info!(cert = %self.files.cert.display(), "TLS certificate reloaded");
             }
             Err(error) => {
-                // Keep serving the old one; look again only when the files change again.
-                self.current.write().stamp = now;
-                tracing::warn!(%error, "TLS certificate changed but cannot be used; keeping the previous one");
+                // Keep serving the old one and try again in a second (the rest of a rotation may
+                // be on its way, or the failure may pass); say so once for each state of the files.
+                if self.failed.lock().replace(now) != Some(now) {
+                    tracing::warn!(%error, "TLS certificate changed but cannot be used; keeping the previous one");
+                }
             }
         }
     }

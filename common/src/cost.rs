@@ -6,11 +6,7 @@
 //! it, allocator overhead included.
 
 use crate::report::{MAX_NODES, Node};
-use crate::wire::Encoding;
-
-/// No deflate stream inflates to more than 1,032 times its size (a 258-byte match in as little
-/// as 2 bits), so a gzip body of `n` bytes holds at most `1032 × n` bytes.
-pub const GZIP_MAX_RATIO: usize = 1032;
+use crate::wire::{Encoding, GZIP_MAX_RATIO};
 
 /// Heap per decoded byte: the report's values with allocator overhead (a capacity entry of 28
 /// bytes on the wire takes 112 on the heap), and its canonical copy.
@@ -22,7 +18,7 @@ const SHORTEST_NODE: usize = 10;
 /// What one request's body costs, in bytes, at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cost {
-    /// The body as received; collecting it from several frames copies it once.
+    /// The body as received, in a buffer that may have doubled once while it came in.
     pub wire: usize,
     /// The inflated body (gzip only), at its allocated capacity.
     pub inflated: usize,

@@ -100,6 +100,10 @@ impl Encoding {
     }
 }
 
+/// No deflate stream inflates to more than 1,032 times its size (a 258-byte match in as little
+/// as 2 bits), so a gzip body of `n` bytes holds at most `1032 × n` bytes.
+pub const GZIP_MAX_RATIO: usize = 1032;
+
 /// Compresses a body with gzip.
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -113,8 +117,9 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// decoded (a gzip bomb is stopped at the limit, not inflated).
 ///
 /// An inflated body is allocated once at the size its gzip trailer states, and grows (by
-/// doubling, never past `limit`) only when the trailer understated it, so its capacity is at most
-/// twice what it holds and never more than the limit: what [`crate::cost`] charges for it.
+/// doubling) only when the trailer understated it, never past what the body can inflate to:
+/// `limit`, or [`GZIP_MAX_RATIO`] times its size if less (one byte more, to see the end). That
+/// is what [`crate::cost`] charges for it, whatever the trailer says.
 pub fn decode_body(wire: &[u8], encoding: Encoding, limit: usize) -> Result<Cow<'_, [u8]>, Error> {
     match encoding {
         Encoding::Identity if wire.len() > limit => Err(Error::TooLarge { limit }),
@@ -124,9 +129,10 @@ pub fn decode_body(wire: &[u8], encoding: Encoding, limit: usize) -> Result<Cow<
 }
 
 fn inflate(wire: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+    let ceiling = limit.min(wire.len().saturating_mul(GZIP_MAX_RATIO));
     let stated = gzip_stated_size(wire).unwrap_or(wire.len().saturating_mul(4));
     // One byte of room past the end lets the last read see the end without growing.
-    let mut json = Vec::with_capacity(stated.min(limit) + 1);
+    let mut json = Vec::with_capacity(stated.min(ceiling) + 1);
     let mut decoder = flate2::read::MultiGzDecoder::new(wire);
     loop {
         let room = json.capacity() - json.len();
@@ -134,13 +140,14 @@ fn inflate(wire: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
             .take(room as u64)
             .read_to_end(&mut json)
             .map_err(Error::Gzip)?;
-        if json.len() > limit {
+        // Past the ceiling: over the limit (deflate cannot inflate further than the ratio).
+        if json.len() > ceiling {
             return Err(Error::TooLarge { limit });
         }
         if read < room {
             return Ok(json);
         }
-        let grown = json.capacity().saturating_mul(2).min(limit + 1);
+        let grown = json.capacity().saturating_mul(2).min(ceiling + 1);
         json.reserve_exact(grown - json.len());
     }
 }

@@ -178,21 +178,24 @@ async fn store_batch(
         ApiError::Internal
     })?;
     let mut inserts = Vec::with_capacity(admitted.len());
+    let mut clusters = Vec::with_capacity(admitted.len());
     for (number, admitted) in admitted {
         match admitted {
             Ok(admitted) => {
-                state.sources().learn([admitted.report.cluster_id.as_str()]);
+                clusters.push(admitted.report.cluster_id.clone());
                 inserts.push(state.store().insert(NewReport::from(admitted)));
             }
             Err(error) => summary.fail(number, error),
         }
     }
     let mut failure = None;
-    for outcome in futures::future::join_all(inserts).await {
+    let outcomes = futures::future::join_all(inserts).await;
+    for (outcome, cluster_id) in outcomes.into_iter().zip(&clusters) {
         match outcome {
             Ok(InsertOutcome::Stored) => {
                 summary.stored += 1;
                 state.metrics().reports_imported.inc();
+                state.sources().learn([cluster_id.as_str()]);
             }
             Ok(InsertOutcome::Duplicate) => summary.duplicates += 1,
             Ok(InsertOutcome::Conflict) => summary.conflicts += 1,

@@ -6,10 +6,11 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::Extension;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::auth::bearer_matches;
@@ -96,7 +97,7 @@ pub async fn post_report(
             retry_after_seconds: 1,
         });
     };
-    let wire = read_body(body, settings.max_body_size).await?;
+    let wire = read_body(body, declared, settings.max_body_size).await?;
 
     let rule = settings.cluster_id_rule;
     let received_at = unix_now();
@@ -141,21 +142,35 @@ pub async fn post_report(
                 }
             })?;
     }
-    if let Some(source) = source {
-        state
+    let new_cluster = match source {
+        Some(source) => state
             .sources()
             .check_cluster(source, &admitted.report.cluster_id)
-            .map_err(|refusal| source_refused(&state, refusal))?;
-    }
+            .map_err(|refusal| source_refused(&state, refusal))?,
+        None => false,
+    };
 
+    // The report is held until the store has committed it, even if this request is given up
+    // (a timeout, a client gone): the charge goes with it, and is given back only then.
     let id = admitted.id;
-    let outcome = state
-        .store()
-        .insert(NewReport::from(admitted))
+    let store = state.store().clone();
+    let sources = state.sources_handle();
+    let committed = tokio::spawn(async move {
+        let cluster_id = new_cluster.then(|| admitted.report.cluster_id.clone());
+        let outcome = store.insert(NewReport::from(admitted)).await;
+        drop(charge);
+        if let (Some(cluster_id), Ok(InsertOutcome::Stored)) = (cluster_id, &outcome) {
+            sources.learn([cluster_id.as_str()]);
+        }
+        outcome
+    });
+    let outcome = committed
         .await
+        .map_err(|error| {
+            tracing::error!(%error, "storing a report failed");
+            ApiError::Internal
+        })?
         .map_err(ApiError::from_internal)?;
-    // The report is held until the store committed it: only then is its memory given back.
-    drop(charge);
     match outcome {
         InsertOutcome::Stored => Ok(StatusCode::NO_CONTENT.into_response()),
         InsertOutcome::Duplicate => {
@@ -251,9 +266,31 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+/// Reads the body into one buffer, frame by frame (each frame let go once copied, so a body of
+/// a million one-byte chunks costs what its bytes do): sized from the declared length, or grown
+/// by doubling up to `limit` when there is none.
+async fn read_body(body: Body, declared: Option<usize>, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let outcome = loop {
+        match body.as_mut().frame().await {
+            None => break Ok(()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if buffer.capacity() - buffer.len() < data.len() {
+                        let grown = (buffer.len() + data.len())
+                            .max(buffer.capacity().saturating_mul(2))
+                            .min(limit);
+                        buffer.reserve(grown - buffer.len());
+                    }
+                    buffer.extend_from_slice(&data);
+                }
+            }
+            Some(Err(error)) => break Err(error),
+        }
+    };
+    match outcome {
+        Ok(()) => Ok(buffer.freeze()),
         Err(error) if error.is::<LengthLimitError>() => Err(too_large(limit)),
         Err(error) => Err(ApiError::bad_request(format!(
             "could not read the request body: {error}"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use governor::Quota;
 
-use super::KeyedLimiter;
+use super::keyed::KeyedLimiter;
 
 /// Limits reports per cluster id.
 pub struct ClusterRateLimiter {

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use governor::Quota;
 use ipnet::IpNet;
 use parking_lot::Mutex;
 
-use super::KeyedLimiter;
+use super::keyed::KeyedLimiter;
 
 /// The limits, from the flags.
 #[derive(Debug, Clone)]
@@ -87,21 +87,21 @@ impl SourceLimits {
     }
 
     /// Lets a report of `cluster_id` from `source` through when the cluster is known, or when
-    /// the source may still bring a new one this hour (the cluster is known from then on).
-    pub fn check_cluster(&self, source: u64, cluster_id: &str) -> Result<(), SourceRefusal> {
+    /// the source may still bring a new one this hour: `Ok(true)` for a new one, to be
+    /// [learned](Self::learn) once its report is stored.
+    pub fn check_cluster(&self, source: u64, cluster_id: &str) -> Result<bool, SourceRefusal> {
         let Some(limiter) = &self.new_clusters else {
-            return Ok(());
+            return Ok(false);
         };
         let cluster = self.cluster_key.hash_one(cluster_id);
         if self.known_clusters.lock().contains(&cluster) {
-            return Ok(());
+            return Ok(false);
         }
         limiter.check(source).map_err(SourceRefusal::NewClusters)?;
-        self.known_clusters.lock().insert(cluster);
-        Ok(())
+        Ok(true)
     }
 
-    /// Marks clusters as known (those in the store at start, and imported ones).
+    /// Marks clusters whose reports were stored as known.
     pub fn learn<'a>(&self, cluster_ids: impl IntoIterator<Item = &'a str>) {
         if self.new_clusters.is_none() {
             return;
@@ -111,6 +111,20 @@ impl SourceLimits {
             .map(|id| self.cluster_key.hash_one(id))
             .collect();
         self.known_clusters.lock().extend(hashes);
+    }
+
+    /// An empty set of known clusters to fill from the store and [put in
+    /// place](Self::replace_known): at start, and after retention deleted clusters.
+    pub fn known_clusters_builder(&self) -> KnownClusters {
+        KnownClusters {
+            key: self.cluster_key.clone(),
+            hashes: HashSet::new(),
+        }
+    }
+
+    /// Puts a freshly read set of known clusters in place of the one in use.
+    pub fn replace_known(&self, known: KnownClusters) {
+        *self.known_clusters.lock() = known.hashes;
     }
 
     /// Forgets an erased cluster: if it reports again, it is new again.
@@ -142,6 +156,19 @@ impl SourceLimits {
     }
 }
 
+/// Known clusters being read from the store, keyed like those in use.
+pub struct KnownClusters {
+    key: RandomState,
+    hashes: HashSet<u64>,
+}
+
+impl KnownClusters {
+    /// Adds one cluster id.
+    pub fn add(&mut self, cluster_id: &str) {
+        self.hashes.insert(self.key.hash_one(cluster_id));
+    }
+}
+
 /// The address a request comes from: its peer, unless the peer is one of the `trusted` proxies,
 /// in which case `X-Forwarded-For` is read from the right, past every trusted hop, to the first
 /// address that is not one. An entry that is not an address stops the walk at the hop that
@@ -165,7 +192,11 @@ pub fn source_address<'a>(
         .collect();
     let mut source = peer;
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
+        // Some proxies write a port too: `203.0.113.9:4711`, `[2001:db8::1]:4711`.
+        let address = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|socket| socket.ip()));
+        match address {
             Ok(address) => {
                 source = address;
                 if !is_trusted(&address) {
@@ -229,23 +260,32 @@ mod tests {
     #[test]
     fn new_cluster_ids_are_capped_per_source_and_known_ones_always_pass() {
         let limits = SourceLimits::new(&settings(0, 1, 2));
-        limits.learn(["known"]);
+        let mut known = limits.known_clusters_builder();
+        known.add("known");
+        limits.replace_known(known);
         let source = limits.key(ip("192.0.2.1"));
-        limits.check_cluster(source, "first").unwrap();
-        limits.check_cluster(source, "second").unwrap();
+        for id in ["first", "second"] {
+            assert!(limits.check_cluster(source, id).unwrap(), "{id} is new");
+            limits.learn([id]);
+        }
         let Err(SourceRefusal::NewClusters(wait)) = limits.check_cluster(source, "third") else {
             panic!("a third new cluster in the hour is refused");
         };
         assert!(wait > Duration::from_secs(60 * 29), "{wait:?}");
         // Clusters it already brought, and clusters known before, still pass.
         for known in ["first", "second", "known", "known"] {
-            limits.check_cluster(source, known).unwrap();
+            assert!(!limits.check_cluster(source, known).unwrap());
         }
-        // Another source has its own allowance; an erased cluster is new again.
+        // Another source has its own allowance; an erased cluster is new again, and a cluster
+        // whose report was not stored is never learned.
         let other = limits.key(ip("192.0.2.2"));
-        limits.check_cluster(other, "third").unwrap();
+        assert!(limits.check_cluster(other, "third").unwrap());
+        assert!(limits.check_cluster(other, "third").unwrap());
         limits.forget("first");
         assert!(limits.check_cluster(source, "first").is_err());
+        // Reading the store again drops what is no longer in it.
+        limits.replace_known(limits.known_clusters_builder());
+        assert!(limits.check_cluster(other, "known").is_err());
     }
 
     #[test]
@@ -278,5 +318,16 @@ mod tests {
             source_address(ip("10.0.0.2"), ["10.0.0.5"], &trusted),
             ip("10.0.0.5")
         );
+        for with_port in ["203.0.113.9:4711", "[2001:db8::9]:4711"] {
+            let address = with_port
+                .rsplit_once(':')
+                .unwrap()
+                .0
+                .trim_matches(['[', ']']);
+            assert_eq!(
+                source_address(ip("10.0.0.2"), [with_port], &trusted),
+                ip(address)
+            );
+        }
     }
 }

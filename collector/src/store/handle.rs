@@ -255,13 +255,14 @@ impl Store {
             .await
     }
 
-    /// Calls `visit` with the id of every cluster in the store, off the async threads.
-    pub async fn each_cluster_id<F>(&self, visit: F) -> Result<()>
+    /// Folds every cluster id in the store into `into` with `add`, off the async threads.
+    pub async fn fold_cluster_ids<T, F>(&self, into: T, add: F) -> Result<T>
     where
-        F: FnMut(&str) + Send + 'static,
+        T: Send + 'static,
+        F: FnMut(&mut T, &str) + Send + 'static,
     {
         self.reader
-            .run(move |conn| read::each_cluster_id(conn, visit))
+            .run(move |conn| read::fold_cluster_ids(conn, into, add))
             .await
     }
 

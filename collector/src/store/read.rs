@@ -90,14 +90,18 @@ pub fn clusters(
     rows.collect()
 }
 
-/// Calls `visit` with every cluster id.
-pub fn each_cluster_id<F: FnMut(&str)>(conn: &Connection, mut visit: F) -> rusqlite::Result<()> {
+/// Folds every cluster id into `into` with `add`.
+pub fn fold_cluster_ids<T, F: FnMut(&mut T, &str)>(
+    conn: &Connection,
+    mut into: T,
+    mut add: F,
+) -> rusqlite::Result<T> {
     let mut statement = conn.prepare("SELECT cluster_id FROM clusters")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        visit(row.get_ref(0)?.as_str()?);
+        add(&mut into, row.get_ref(0)?.as_str()?);
     }
-    Ok(())
+    Ok(into)
 }
 
 /// A cluster's reports, newest first, older than the `before` cursor; `None` for an unknown
