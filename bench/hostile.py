@@ -63,10 +63,10 @@ def report_request(cluster, forwarded_for=None):
     return head + data
 
 
-async def exchange(request, timeout=30.0, port=PUBLIC):
+async def exchange(request, timeout=30.0, port=None):
     """Sends one request on a new connection; the answer's status, or what went wrong."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port or PUBLIC), timeout)
     except ConnectionRefusedError:
         return "refused"
     except ConnectionResetError:
@@ -373,6 +373,7 @@ def start(binary, work, name, public, admin, flags, env=None):
 
 
 def main():
+    global PUBLIC, ADMIN
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--burst", type=int, default=2000)
@@ -384,8 +385,11 @@ def main():
     parser.add_argument("--attack", type=int, default=2000, help="reports of the sources phase's attacker")
     parser.add_argument("--legitimate", type=int, default=500, help="clusters reporting beside it")
     parser.add_argument("--phases", default="burst,sockets,bombs,sources,soak")
+    parser.add_argument("--port", type=int, default=PUBLIC,
+                        help="the public port (the admin one is 1,000 above, the sources phase's 1 above each)")
     parser.add_argument("--collector", help="a collector binary to attack instead of this tree's release build")
     args = parser.parse_args()
+    PUBLIC, ADMIN = args.port, args.port + 1000
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     binary = args.collector
