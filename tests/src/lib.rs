@@ -40,6 +40,24 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Flags that turn every rate limit off (the per-cluster and both per-source ones), for tests
+/// that send many reports from one address.
+pub const WITHOUT_RATE_LIMITS: [&str; 6] = [
+    "--rate-limit-per-hour",
+    "0",
+    "--source-rate-limit-per-minute",
+    "0",
+    "--source-new-clusters-per-hour",
+    "0",
+];
+
+/// [`WITHOUT_RATE_LIMITS`], then `more`.
+pub fn without_rate_limits<'a>(more: &[&'a str]) -> Vec<&'a str> {
+    let mut flags = WITHOUT_RATE_LIMITS.to_vec();
+    flags.extend_from_slice(more);
+    flags
+}
+
 /// A running collector process.
 pub struct Collector {
     /// The process.

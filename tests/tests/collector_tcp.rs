@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::{Collector, binary, fixture, get_json, now, post_reports, sigterm};
+use e2e::{Collector, WITHOUT_RATE_LIMITS, binary, fixture, get_json, now, post_reports, sigterm};
 
 async fn post(
     client: &reqwest::Client,
@@ -101,19 +101,7 @@ async fn spartakus_examples_are_accepted_and_read_back() {
 async fn sigterm_finishes_in_flight_reports_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut collector = Collector::start(
-        &binary("collector"),
-        &data,
-        &[
-            "--rate-limit-per-hour",
-            "0",
-            "--source-rate-limit-per-minute",
-            "0",
-            "--source-new-clusters-per-hour",
-            "0",
-        ],
-    )
-    .await;
+    let mut collector = Collector::start(&binary("collector"), &data, &WITHOUT_RATE_LIMITS).await;
     let client = reqwest::Client::new();
     let url = collector.public_url("/api/v1");
     let acked = Arc::new(AtomicUsize::new(0));

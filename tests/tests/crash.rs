@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::{Collector, binary, collector_command, expect_startup_error, now, post_reports};
+use e2e::{
+    Collector, WITHOUT_RATE_LIMITS, binary, collector_command, expect_startup_error, now,
+    post_reports,
+};
 use serde_json::Value;
 
 const CLUSTERS: usize = 300;
@@ -33,14 +36,7 @@ async fn stored_ids(client: &reqwest::Client, collector: &Collector, cluster: &s
 async fn kill_9_mid_stream_loses_no_acknowledged_report() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = [
-        "--rate-limit-per-hour",
-        "0",
-        "--source-rate-limit-per-minute",
-        "0",
-        "--source-new-clusters-per-hour",
-        "0",
-    ];
+    let args = WITHOUT_RATE_LIMITS;
     let mut collector = Collector::start(&binary("collector"), &data, &args).await;
     let client = reqwest::Client::new();
     let url = collector.public_url("/api/v1");

@@ -10,7 +10,8 @@ use std::time::Duration;
 use e2e::bigquery::{BigQueryEmulator, EMULATOR_PROJECT};
 use e2e::sink_standins::{Answer, Segment, Woopra};
 use e2e::{
-    Collector, binary, fixture, get_json_with_token, metric, now, post_reports, sigterm, wait_for,
+    Collector, WITHOUT_RATE_LIMITS, binary, fixture, get_json_with_token, metric, now,
+    post_reports, sigterm, wait_for, without_rate_limits,
 };
 use serde_json::Value;
 
@@ -53,18 +54,8 @@ async fn start_collector(dir: &Path, config: Option<&str>) -> Collector {
     let token = dir.join("admin-token");
     std::fs::write(&token, ADMIN_TOKEN).unwrap();
     let token = token.display().to_string();
-    let mut args = vec![
-        "--rate-limit-per-hour",
-        "0",
-        "--source-rate-limit-per-minute",
-        "0",
-        "--source-new-clusters-per-hour",
-        "0",
-        "--delivery-max-backoff",
-        "1s",
-        "--admin-token-file",
-        &token,
-    ];
+    let mut args =
+        without_rate_limits(&["--delivery-max-backoff", "1s", "--admin-token-file", &token]);
     if let Some(config) = config {
         args.extend(["--config", config]);
     }
@@ -101,19 +92,8 @@ async fn every_sink_gets_every_report_and_a_sink_that_is_down_holds_back_no_othe
     let (woopra, woopra_url) = Woopra::start("example.com").await;
     woopra.script.set_down(true);
     let downstream_dir = dir.path().join("downstream");
-    let downstream = Collector::start(
-        &binary("collector"),
-        &downstream_dir,
-        &[
-            "--rate-limit-per-hour",
-            "0",
-            "--source-rate-limit-per-minute",
-            "0",
-            "--source-new-clusters-per-hour",
-            "0",
-        ],
-    )
-    .await;
+    let downstream =
+        Collector::start(&binary("collector"), &downstream_dir, &WITHOUT_RATE_LIMITS).await;
     let jsonl = dir.path().join("reports.jsonl");
     let config = write_config(
         dir.path(),
@@ -413,18 +393,7 @@ async fn bigquery_emulator_gets_every_report_through_the_collector() {
     let collector = Collector::start(
         &binary("collector"),
         &dir.path().join("data"),
-        &[
-            "--rate-limit-per-hour",
-            "0",
-            "--source-rate-limit-per-minute",
-            "0",
-            "--source-new-clusters-per-hour",
-            "0",
-            "--config",
-            &config,
-            "--bigquery-endpoint",
-            &endpoint,
-        ],
+        &without_rate_limits(&["--config", &config, "--bigquery-endpoint", &endpoint]),
     )
     .await;
     let client = reqwest::Client::new();

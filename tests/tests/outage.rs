@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use e2e::sink_standins::Segment;
-use e2e::{Collector, binary, get_json, metric, now, post_reports, wait_for};
+use e2e::{Collector, binary, get_json, metric, now, post_reports, wait_for, without_rate_limits};
 
 const WRITE_KEY: &str = "wk_outage_test";
 const CLUSTERS: usize = 600;
@@ -20,18 +20,7 @@ async fn start(data: &Path, config: &str) -> Collector {
     Collector::start(
         &binary("collector"),
         data,
-        &[
-            "--rate-limit-per-hour",
-            "0",
-            "--source-rate-limit-per-minute",
-            "0",
-            "--source-new-clusters-per-hour",
-            "0",
-            "--delivery-max-backoff",
-            "1s",
-            "--config",
-            config,
-        ],
+        &without_rate_limits(&["--delivery-max-backoff", "1s", "--config", config]),
     )
     .await
 }

@@ -56,13 +56,17 @@ where
     deserializer.deserialize_option(OptionalList(PhantomData))
 }
 
+fn expecting<T: Bounded>(formatter: &mut fmt::Formatter) -> fmt::Result {
+    write!(formatter, "a list of at most {} {}", T::MAX, T::NOUN)
+}
+
 struct OptionalList<T>(PhantomData<T>);
 
 impl<'de, T: Bounded + Deserialize<'de>> Visitor<'de> for OptionalList<T> {
     type Value = Vec<T>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        write!(formatter, "a list of at most {} {}", T::MAX, T::NOUN)
+        expecting::<T>(formatter)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -84,7 +88,7 @@ impl<'de, T: Bounded + Deserialize<'de>> Visitor<'de> for List<T> {
     type Value = Vec<T>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        write!(formatter, "a list of at most {} {}", T::MAX, T::NOUN)
+        expecting::<T>(formatter)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
