@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::listener;
@@ -56,24 +55,21 @@ pub fn worst_case_memory(inflight: u64, connections: usize, clusters: u64) -> u6
 pub struct MemoryBudget {
     permits: Arc<Semaphore>,
     capacity: u32,
-    in_use: Gauge,
 }
 
 /// What one request holds of the budget; dropping it gives it back.
 #[derive(Debug)]
 pub struct Charge {
     permit: OwnedSemaphorePermit,
-    in_use: Gauge,
 }
 
 impl MemoryBudget {
-    /// A budget of `bytes`, reporting what is charged to `in_use`.
-    pub fn new(bytes: u64, in_use: Gauge) -> Self {
+    /// A budget of `bytes`.
+    pub fn new(bytes: u64) -> Self {
         let capacity = units(usize::try_from(bytes).unwrap_or(usize::MAX));
         MemoryBudget {
             permits: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
-            in_use,
         }
     }
 
@@ -86,14 +82,10 @@ impl MemoryBudget {
             .await
             .ok()?
             .expect("the budget's semaphore is never closed");
-        self.in_use.inc_by(i64::from(wanted) * UNIT as i64);
-        Some(Charge {
-            permit,
-            in_use: self.in_use.clone(),
-        })
+        Some(Charge { permit })
     }
 
-    /// Bytes charged now.
+    /// Bytes charged now (what `collector_inflight_memory_bytes` reports at each scrape).
     pub fn in_use(&self) -> usize {
         (self.capacity as usize - self.permits.available_permits()) * UNIT
     }
@@ -104,22 +96,12 @@ impl Charge {
     pub fn shrink_to(&mut self, bytes: usize) {
         let keep = units(bytes).max(1) as usize;
         let surplus = self.permit.num_permits().saturating_sub(keep);
-        if let Some(refund) = self.permit.split(surplus) {
-            self.in_use.dec_by((surplus * UNIT) as i64);
-            drop(refund);
-        }
+        drop(self.permit.split(surplus));
     }
 
     /// Bytes charged.
     pub fn bytes(&self) -> usize {
         self.permit.num_permits() * UNIT
-    }
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        self.in_use
-            .dec_by((self.permit.num_permits() * UNIT) as i64);
     }
 }
 
@@ -136,10 +118,9 @@ mod tests {
 
     #[tokio::test]
     async fn charges_wait_their_turn_and_refunds_let_the_next_one_in() {
-        let gauge = Gauge::default();
-        let budget = MemoryBudget::new(10 * MIB as u64, gauge.clone());
+        let budget = MemoryBudget::new(10 * MIB as u64);
         let mut first = budget.charge(8 * MIB, BUDGET_WAIT).await.unwrap();
-        assert_eq!(gauge.get(), 8 * MIB as i64);
+        assert_eq!(budget.in_use(), 8 * MIB);
         assert!(budget.charge(4 * MIB, BUDGET_WAIT).await.is_none());
 
         let waiting = tokio::spawn({
@@ -155,12 +136,12 @@ mod tests {
         assert_eq!(budget.in_use(), 9 * MIB);
         assert_eq!(second.bytes(), 4 * MIB);
         drop((first, second));
-        assert_eq!((budget.in_use(), gauge.get()), (0, 0));
+        assert_eq!(budget.in_use(), 0);
     }
 
     #[tokio::test]
     async fn a_charge_over_the_whole_budget_takes_all_of_it_and_shrinking_never_grows() {
-        let budget = MemoryBudget::new(MIB as u64, Gauge::default());
+        let budget = MemoryBudget::new(MIB as u64);
         let mut all = budget.charge(5 * MIB, BUDGET_WAIT).await.unwrap();
         assert_eq!(all.bytes(), MIB);
         all.shrink_to(2 * MIB);

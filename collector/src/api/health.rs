@@ -77,10 +77,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .rate_limiter_tracked
             .set(limiter.tracked() as i64);
     }
-    state
-        .metrics()
+    let metrics = state.metrics();
+    metrics
         .source_limiter_tracked
         .set(state.sources().tracked() as i64);
+    metrics.inflight_memory.set(state.budget().in_use() as i64);
     (
         StatusCode::OK,
         [(

@@ -195,7 +195,7 @@ async fn store_batch(
             Ok(InsertOutcome::Stored) => {
                 summary.stored += 1;
                 state.metrics().reports_imported.inc();
-                state.sources().learn([cluster_id.as_str()]);
+                state.sources().learn(cluster_id);
             }
             Ok(InsertOutcome::Duplicate) => summary.duplicates += 1,
             Ok(InsertOutcome::Conflict) => summary.conflicts += 1,

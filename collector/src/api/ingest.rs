@@ -154,13 +154,12 @@ pub async fn post_report(
     // (a timeout, a client gone): the charge goes with it, and is given back only then.
     let id = admitted.id;
     let store = state.store().clone();
-    let sources = state.sources_handle();
+    let learn = new_cluster.then(|| (state.sources_handle(), admitted.report.cluster_id.clone()));
     let committed = tokio::spawn(async move {
-        let cluster_id = new_cluster.then(|| admitted.report.cluster_id.clone());
         let outcome = store.insert(NewReport::from(admitted)).await;
         drop(charge);
-        if let (Some(cluster_id), Ok(InsertOutcome::Stored)) = (cluster_id, &outcome) {
-            sources.learn([cluster_id.as_str()]);
+        if let (Some((sources, cluster_id)), Ok(InsertOutcome::Stored)) = (learn, &outcome) {
+            sources.learn(&cluster_id);
         }
         outcome
     });
@@ -268,7 +267,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Reads the body into one buffer, frame by frame (each frame let go once copied, so a body of
 /// a million one-byte chunks costs what its bytes do): sized from the declared length, or grown
-/// by doubling up to `limit` when there is none.
+/// by doubling when there is none (`Limited` stops it at `limit` bytes).
 async fn read_body(body: Body, declared: Option<usize>, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = std::pin::pin!(Limited::new(body, limit));
     let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
@@ -277,12 +276,6 @@ async fn read_body(body: Body, declared: Option<usize>, limit: usize) -> Result<
             None => break Ok(()),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if buffer.capacity() - buffer.len() < data.len() {
-                        let grown = (buffer.len() + data.len())
-                            .max(buffer.capacity().saturating_mul(2))
-                            .min(limit);
-                        buffer.reserve(grown - buffer.len());
-                    }
                     buffer.extend_from_slice(&data);
                 }
             }

@@ -97,7 +97,6 @@ impl AppState {
             config.min_group_clusters.get(),
             config.retention,
         )?;
-        let budget = MemoryBudget::new(config.max_inflight_memory, metrics.inflight_memory.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             weekly,
@@ -105,7 +104,7 @@ impl AppState {
             sinks,
             limiter,
             sources: Arc::new(SourceLimits::new(&config.source_settings())),
-            budget,
+            budget: MemoryBudget::new(config.max_inflight_memory),
             settings,
             ingest_token: read_secret(&config.ingest_token_file)?,
             admin_token: read_secret(&config.admin_token_file)?,

@@ -101,16 +101,12 @@ impl SourceLimits {
         Ok(true)
     }
 
-    /// Marks clusters whose reports were stored as known.
-    pub fn learn<'a>(&self, cluster_ids: impl IntoIterator<Item = &'a str>) {
-        if self.new_clusters.is_none() {
-            return;
+    /// Marks a cluster whose report was stored as known.
+    pub fn learn(&self, cluster_id: &str) {
+        if self.new_clusters.is_some() {
+            let cluster = self.cluster_key.hash_one(cluster_id);
+            self.known_clusters.lock().insert(cluster);
         }
-        let hashes: Vec<u64> = cluster_ids
-            .into_iter()
-            .map(|id| self.cluster_key.hash_one(id))
-            .collect();
-        self.known_clusters.lock().extend(hashes);
     }
 
     /// An empty set of known clusters to fill from the store and [put in
@@ -266,7 +262,7 @@ mod tests {
         let source = limits.key(ip("192.0.2.1"));
         for id in ["first", "second"] {
             assert!(limits.check_cluster(source, id).unwrap(), "{id} is new");
-            limits.learn([id]);
+            limits.learn(id);
         }
         let Err(SourceRefusal::NewClusters(wait)) = limits.check_cluster(source, "third") else {
             panic!("a third new cluster in the hour is refused");
