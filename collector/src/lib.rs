@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-pub use api::{AppState, admin_router, openapi, public_router};
+pub use api::{AppState, admin_openapi, admin_router, public_openapi, public_router};
 pub use config::Config;
 pub use error::{BoxError, Error, Result, SharedError};
 

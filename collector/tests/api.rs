@@ -678,28 +678,6 @@ async fn health_version_openapi_and_unknown_routes() {
     let version = call(&app.public, get("/version")).await;
     assert_eq!(version.json["version"], env!("CARGO_PKG_VERSION"));
 
-    let document = call(&app.public, get("/openapi.json")).await;
-    assert_eq!(document.status, StatusCode::OK);
-    assert!(document.json["openapi"].as_str().unwrap().starts_with("3."));
-    let paths = document.json["paths"].as_object().unwrap();
-    for (path, method) in [
-        ("/api/v1", "post"),
-        ("/healthz", "get"),
-        ("/readyz", "get"),
-        ("/version", "get"),
-        ("/metrics", "get"),
-        ("/api/v1/clusters", "get"),
-        ("/api/v1/clusters/{id}/reports", "get"),
-        ("/api/v1/clusters/{id}", "delete"),
-        ("/api/v1/stats", "get"),
-    ] {
-        assert!(
-            paths[path].get(method).is_some(),
-            "{method} {path} undocumented"
-        );
-    }
-    assert!(document.json["components"]["schemas"]["Report"].is_object());
-
     let missing = call(&app.public, get("/nope")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let wrong_method = call(&app.public, get("/api/v1")).await;
@@ -712,5 +690,95 @@ async fn health_version_openapi_and_unknown_routes() {
     assert_eq!(
         call(&app.public, get("/metrics")).await.status,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// The paths and methods a listener's document names.
+fn documented(document: &Value) -> Vec<String> {
+    let mut operations: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |method| format!("{method} {path}"))
+        })
+        .collect();
+    operations.sort();
+    operations
+}
+
+#[tokio::test]
+async fn each_listener_documents_its_own_routes_and_no_others() {
+    let token = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token.path(), "s3cret-token-for-the-test\n").unwrap();
+    let listeners = app(&["--admin-token-file", token.path().to_str().unwrap()]);
+    assert_eq!(
+        call(&listeners.admin, get("/api/v1/clusters")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let public = call(&listeners.public, get("/openapi.json")).await;
+    assert_eq!(public.status, StatusCode::OK);
+    assert_eq!(public.headers[header::CONTENT_TYPE], "application/json");
+    assert!(public.json["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(
+        documented(&public.json),
+        [
+            "get /healthz",
+            "get /readyz",
+            "get /version",
+            "post /api/v1"
+        ]
+    );
+    assert!(public.json["components"]["schemas"]["Report"].is_object());
+    assert!(public.json["components"]["securitySchemes"]["ingest_token"].is_object());
+
+    // The admin document is served without the token, like /metrics.
+    let admin = call(&listeners.admin, get("/openapi.json")).await;
+    assert_eq!(admin.status, StatusCode::OK, "{}", admin.json);
+    assert_eq!(
+        documented(&admin.json),
+        [
+            "delete /api/v1/clusters/{id}",
+            "get /api/v1/clusters",
+            "get /api/v1/clusters/{id}/reports",
+            "get /api/v1/deliveries",
+            "get /api/v1/stats",
+            "get /api/v1/stats/dimensions",
+            "get /api/v1/stats/export",
+            "get /api/v1/stats/weekly",
+            "get /metrics",
+            "post /api/v1/deliveries/requeue",
+            "post /api/v1/import",
+        ]
+    );
+    assert!(admin.json["components"]["securitySchemes"]["admin_token"].is_object());
+    // Every documented admin operation is served there (with the token), none on the public
+    // listener; the public listener's operations are served nowhere else.
+    for operation in documented(&admin.json) {
+        let path = operation.split(' ').nth(1).unwrap();
+        assert!(
+            !documented(&public.json).contains(&operation),
+            "{operation}"
+        );
+        let answer = call(&listeners.public, get(&path.replace("{id}", "x"))).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{operation}");
+    }
+
+    let with_public_stats = app(&["--public-stats"]);
+    let document = call(&with_public_stats.public, get("/openapi.json")).await;
+    assert_eq!(
+        documented(&document.json),
+        [
+            "get /api/v1/stats/dimensions",
+            "get /api/v1/stats/export",
+            "get /api/v1/stats/weekly",
+            "get /healthz",
+            "get /readyz",
+            "get /version",
+            "post /api/v1",
+        ]
     );
 }

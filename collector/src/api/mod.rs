@@ -20,10 +20,11 @@ use std::time::Instant;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use bytes::Bytes;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{
@@ -59,7 +60,7 @@ pub fn public_router(state: AppState) -> Router {
             )),
     );
     let (health, _) = health_routes().split_for_parts();
-    let document = openapi();
+    let document = public_openapi(settings.public_stats);
     let mut public = ingest.merge(health);
     if settings.public_stats {
         public = public
@@ -70,13 +71,7 @@ pub fn public_router(state: AppState) -> Router {
             .route("/dashboard/icon.svg", get(dashboard::icon));
     }
     public
-        .route(
-            "/openapi.json",
-            get(move || {
-                let document = document.clone();
-                async move { axum::Json(document) }
-            }),
-        )
+        .route("/openapi.json", serve_document(document))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::map_response(json_errors))
         .layer(trace_layer())
@@ -99,7 +94,8 @@ fn trace_layer() -> TraceLayer<
 
 /// The admin listener's router: the read API, erasure and the dashboard (behind the admin token
 /// when one is set; the dashboard's login form opens a session that stands for it), and
-/// `/metrics` (never behind it, so Prometheus can scrape).
+/// `/metrics` and `/openapi.json` (never behind it, so Prometheus can scrape and tools can read
+/// the document).
 pub fn admin_router(state: AppState) -> Router {
     let (api, _) = admin_routes().split_for_parts();
     let api = api.route_layer(middleware::from_fn_with_state(
@@ -120,6 +116,7 @@ pub fn admin_router(state: AppState) -> Router {
     let (metrics, _) = metrics_routes().split_for_parts();
     api.merge(pages)
         .merge(metrics)
+        .route("/openapi.json", serve_document(admin_openapi()))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::map_response(json_errors))
         .layer(trace_layer())
@@ -159,35 +156,63 @@ fn metrics_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health::metrics))
 }
 
-/// The OpenAPI 3 document of both listeners, generated from the handlers' annotations.
-pub fn openapi() -> OpenApi {
+/// The OpenAPI 3 document of the public listener: ingest and health, and the weekly statistics
+/// when they are public.
+pub fn public_openapi(public_stats: bool) -> OpenApi {
+    let mut routes = vec![ingest_routes(), health_routes()];
+    if public_stats {
+        routes.push(stats_routes());
+    }
+    document(
+        "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the public listener \
+         (default :8080), where volunteers post their reports. The admin listener (default \
+         127.0.0.1:9090) serves its own document at the same path.",
+        routes,
+        "ingest_token",
+    )
+}
+
+/// The OpenAPI 3 document of the admin listener: the read API, erasure, import, deliveries, the
+/// weekly statistics and `/metrics`.
+pub fn admin_openapi() -> OpenApi {
+    document(
+        "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the admin listener \
+         (default 127.0.0.1:9090), behind the admin token when one is set (`/metrics` never is). \
+         The public listener serves its own document at the same path.",
+        vec![admin_routes(), metrics_routes()],
+        "admin_token",
+    )
+}
+
+/// A document of `routes`, generated from the handlers' annotations, with the bearer scheme they
+/// name.
+fn document(description: &str, routes: Vec<OpenApiRouter<AppState>>, scheme: &str) -> OpenApi {
     let mut document = OpenApi::default();
     document.info = InfoBuilder::new()
         .title("collector")
         .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(
-            "Anonymous Kubernetes usage reports (Spartakus v1 compatible). Paths tagged `ingest` \
-             and `health` are served on the public listener (default :8080); paths tagged \
-             `admin` on the admin listener (default 127.0.0.1:9090); paths tagged `stats` on the \
-             admin listener, and on the public one too with `--public-stats`.",
-        ))
+        .description(Some(description))
         .build();
-    for routes in [
-        ingest_routes(),
-        health_routes(),
-        admin_routes(),
-        metrics_routes(),
-    ] {
+    for routes in routes {
         document.merge(routes.split_for_parts().1);
     }
-    let components = document.components.get_or_insert_with(Default::default);
-    for name in ["ingest_token", "admin_token"] {
-        components.add_security_scheme(
-            name,
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            scheme,
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
-    }
     document
+}
+
+/// `GET /openapi.json`, answering `document` (serialized once).
+fn serve_document(document: OpenApi) -> MethodRouter<AppState> {
+    let body = Bytes::from(document.to_json().expect("an OpenAPI document serializes"));
+    get(move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    })
 }
 
 fn overloaded() -> Response {
