@@ -782,3 +782,76 @@ async fn each_listener_documents_its_own_routes_and_no_others() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_report_schema_states_the_limits_validation_enforces() {
+    use common::report::OBJECTS_PER_NAMESPACE_BUCKETS;
+    use common::validate::{
+        MAX_CAPACITY_ENTRIES, MAX_EXTENSIONS, MAX_INTEGER, MAX_NODES, MAX_RELAXED_CLUSTER_ID,
+        MAX_SKIPPED, MAX_STRING_CHARS,
+    };
+    let document = call(&app(&[]).public, get("/openapi.json")).await.json;
+    let schemas = &document["components"]["schemas"];
+    let required = |name: &str| -> Vec<&str> {
+        let mut fields: Vec<&str> = schemas[name]["required"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} requires nothing"))
+            .iter()
+            .map(|field| field.as_str().unwrap())
+            .collect();
+        fields.sort();
+        fields
+    };
+    assert_eq!(required("Report"), ["clusterID", "version"]);
+    assert_eq!(required("Node"), ["id"]);
+    assert_eq!(required("Resource"), ["resource", "value"]);
+    assert_eq!(required("Skipped"), ["reason", "section"]);
+    assert_eq!(required("ObjectStats"), ["perNamespace", "total"]);
+
+    let report = &schemas["Report"]["properties"];
+    for (list, max) in [
+        ("nodes", MAX_NODES),
+        ("extensions", MAX_EXTENSIONS),
+        ("skipped", MAX_SKIPPED),
+    ] {
+        assert_eq!(report[list]["maxItems"], max, "{list}");
+    }
+    assert_eq!(
+        schemas["Node"]["properties"]["capacity"]["maxItems"],
+        MAX_CAPACITY_ENTRIES
+    );
+    for field in ["version", "timestamp", "masterVersion"] {
+        assert_eq!(report[field]["maxLength"], MAX_STRING_CHARS, "{field}");
+    }
+    assert_eq!(report["namespaces"]["maximum"], MAX_INTEGER);
+    let stats = &schemas["ObjectStats"]["properties"];
+    assert_eq!(stats["total"]["maximum"], MAX_INTEGER);
+    assert_eq!(
+        stats["perNamespace"]["minItems"],
+        OBJECTS_PER_NAMESPACE_BUCKETS
+    );
+    assert_eq!(
+        stats["perNamespace"]["maxItems"],
+        OBJECTS_PER_NAMESPACE_BUCKETS
+    );
+    assert_eq!(stats["perNamespace"]["items"]["maximum"], MAX_INTEGER);
+    assert!(
+        report["clusterID"]["pattern"]
+            .as_str()
+            .unwrap()
+            .contains("[Uu][Rr][Nn]")
+    );
+
+    let relaxed = call(
+        &app(&["--relaxed-cluster-ids"]).public,
+        get("/openapi.json"),
+    )
+    .await;
+    let cluster_id = &relaxed.json["components"]["schemas"]["Report"]["properties"]["clusterID"];
+    assert_eq!(cluster_id["maxLength"], MAX_RELAXED_CLUSTER_ID);
+    assert_eq!(cluster_id["pattern"], "^[A-Za-z0-9._-]+$");
+    assert_eq!(
+        relaxed.json["components"]["schemas"]["Report"]["required"][1],
+        "clusterID"
+    );
+}

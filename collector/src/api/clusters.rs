@@ -23,6 +23,7 @@ use crate::store::{ClusterSummary, StoredReport};
 #[into_params(parameter_in = Query)]
 pub struct ClustersQuery {
     /// Items per page (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// The `next` cursor of the previous page.
     after: Option<String>,
@@ -62,6 +63,7 @@ pub struct ClusterPage {
 #[into_params(parameter_in = Query)]
 pub struct ReportsQuery {
     /// Items per page (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// The `next` cursor of the previous page.
     before: Option<i64>,

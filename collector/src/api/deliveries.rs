@@ -23,6 +23,7 @@ pub struct DeliveriesQuery {
     /// Only this sink.
     sink: Option<String>,
     /// Items per page (1-1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// The `next` cursor of the previous page.
     after: Option<String>,

@@ -25,14 +25,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
+use common::ClusterIdRule;
+use common::validate::MAX_RELAXED_CLUSTER_ID;
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{
     DefaultMakeSpan, DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse,
     HttpMakeClassifier, TraceLayer,
 };
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::{InfoBuilder, OpenApi, RefOr};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -60,7 +63,7 @@ pub fn public_router(state: AppState) -> Router {
             )),
     );
     let (health, _) = health_routes().split_for_parts();
-    let document = public_openapi(settings.public_stats);
+    let document = public_openapi(&settings);
     let mut public = ingest.merge(health);
     if settings.public_stats {
         public = public
@@ -156,20 +159,44 @@ fn metrics_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health::metrics))
 }
 
-/// The OpenAPI 3 document of the public listener: ingest and health, and the weekly statistics
-/// when they are public.
-pub fn public_openapi(public_stats: bool) -> OpenApi {
+/// The OpenAPI 3 document of the public listener with `settings`: ingest and health, the weekly
+/// statistics when they are public, and the cluster ids this collector takes.
+pub fn public_openapi(settings: &ApiSettings) -> OpenApi {
     let mut routes = vec![ingest_routes(), health_routes()];
-    if public_stats {
+    if settings.public_stats {
         routes.push(stats_routes());
     }
-    document(
+    let mut document = document(
         "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the public listener \
          (default :8080), where volunteers post their reports. The admin listener (default \
          127.0.0.1:9090) serves its own document at the same path.",
         routes,
         "ingest_token",
-    )
+    );
+    if settings.cluster_id_rule == ClusterIdRule::Relaxed {
+        relax_cluster_ids(&mut document);
+    }
+    document
+}
+
+/// States the relaxed rule for `clusterID` in place of the UUID one the schema is derived with.
+fn relax_cluster_ids(document: &mut OpenApi) {
+    let report = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("Report"));
+    if let Some(RefOr::T(Schema::Object(report))) = report {
+        let relaxed = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_RELAXED_CLUSTER_ID))
+            .pattern(Some("^[A-Za-z0-9._-]+$"))
+            .description(Some(
+                "Stable identifier of the cluster: 1-128 characters of `[A-Za-z0-9._-]` (this \
+                 collector takes relaxed ids)",
+            ));
+        report.properties.insert("clusterID".into(), relaxed.into());
+    }
 }
 
 /// The OpenAPI 3 document of the admin listener: the read API, erasure, import, deliveries, the
@@ -295,4 +322,42 @@ async fn count_ingest(State(state): State<AppState>, request: Request, next: Nex
         state.metrics().count_report(outcome);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query::MAX_PAGE;
+    use super::stats::MAX_WEEKS;
+
+    /// The query parameters' bounds in the admin document are the ones the handlers enforce.
+    #[test]
+    fn the_documented_bounds_of_paging_and_weeks_are_the_enforced_ones() {
+        let document = serde_json::to_value(super::admin_openapi()).unwrap();
+        let parameter = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|parameter| parameter["name"] == name)
+                .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
+                .clone()
+        };
+        for path in [
+            "/api/v1/clusters",
+            "/api/v1/clusters/{id}/reports",
+            "/api/v1/deliveries",
+        ] {
+            let limit = parameter(path, "limit");
+            assert_eq!(
+                (&limit["minimum"], &limit["maximum"]),
+                (&1.into(), &MAX_PAGE.into()),
+                "{path}"
+            );
+        }
+        let weeks = parameter("/api/v1/stats/weekly", "weeks");
+        assert_eq!(
+            (&weeks["minimum"], &weeks["maximum"]),
+            (&1.into(), &MAX_WEEKS.into())
+        );
+    }
 }

@@ -37,6 +37,7 @@ pub struct WeeklyQuery {
     /// A dimension of `GET /api/v1/stats/dimensions`; without one, the weekly totals only.
     dimension: Option<String>,
     /// Complete weeks, the last one the week before this (1-520, default 26).
+    #[param(minimum = 1, maximum = 520)]
     weeks: Option<usize>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     format: Option<Format>,

@@ -39,17 +39,41 @@ pub const OBJECTS_PER_NAMESPACE_BUCKETS: usize = OBJECTS_PER_NAMESPACE_BOUNDS.le
 pub struct Report {
     /// Schema version of the report, e.g. `v1.0.0` (Spartakus) or `v1.1.0`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub version: String,
     /// Unix seconds when the report was made, as a decimal string. Spartakus volunteers send an
     /// empty string; the collector replaces a missing or implausible value with its receive time.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub timestamp: String,
-    /// Stable identifier of the cluster: a UUID (or, with a relaxed collector, 1-128 characters
-    /// of `[A-Za-z0-9._-]`).
+    /// Stable identifier of the cluster: a UUID other than the nil one (or, with a relaxed
+    /// collector, 1-128 characters of `[A-Za-z0-9._-]`).
     #[serde(rename = "clusterID", default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            pattern = r"^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}|[Uu][Rr][Nn]:[Uu][Uu][Ii][Dd]:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
+        )
+    )]
     pub cluster_id: String,
     /// Version of the Kubernetes API server, e.g. `v1.31.2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub master_version: Option<String>,
     /// One entry per node.
     #[serde(
@@ -57,6 +81,7 @@ pub struct Report {
         deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[cfg_attr(feature = "openapi", schema(max_items = 15000, nullable))]
     pub nodes: Vec<Node>,
     /// Operator-chosen key/value pairs.
     #[serde(
@@ -64,9 +89,14 @@ pub struct Report {
         deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100, nullable))]
     pub extensions: Vec<Extension>,
     /// Number of namespaces in the cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9007199254740991_i64)
+    )]
     pub namespaces: Option<i64>,
     /// Object statistics per kind.
     #[serde(default, skip_serializing_if = "Objects::is_empty")]
@@ -77,6 +107,7 @@ pub struct Report {
         deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64, nullable))]
     pub skipped: Vec<Skipped>,
 }
 
@@ -87,27 +118,64 @@ pub struct Report {
 pub struct Node {
     /// Keyed hash identifying the node within its cluster (32 lowercase hex characters).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub id: String,
     /// `linux`, `windows`, ... or `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub operating_system: Option<String>,
     /// Distribution and version, e.g. `ubuntu 22.04`, or `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub os_image: Option<String>,
     /// Kernel version with a known flavour, e.g. `5.15.0-azure`, or `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub kernel_version: Option<String>,
     /// `amd64`, `arm64`, ... or `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub architecture: Option<String>,
     /// Runtime name and version, e.g. `containerd://1.7.11`, or `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub container_runtime_version: Option<String>,
     /// Kubelet version, e.g. `v1.31.2`, or `other`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub kubelet_version: Option<String>,
     /// Public cloud provider name from the allow-list, or `unknown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub cloud_provider: Option<String>,
     /// Capacity per resource, e.g. `cpu` = `4`.
     #[serde(
@@ -115,6 +183,7 @@ pub struct Node {
         deserialize_with = "bounded::list",
         skip_serializing_if = "Vec::is_empty"
     )]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64, nullable))]
     pub capacity: Vec<Resource>,
 }
 
@@ -124,9 +193,27 @@ pub struct Node {
 pub struct Resource {
     /// Resource name, e.g. `cpu`, `memory`, `nvidia.com/gpu`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub resource: String,
     /// Kubernetes quantity, e.g. `15437428Ki`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub value: String,
 }
 
@@ -189,13 +276,37 @@ pub struct Objects {
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStats {
     /// Number of objects of this kind in the counted namespaces.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9007199254740991_i64)
+    )]
     pub total: i64,
     /// Histogram of objects per namespace: exactly [`OBJECTS_PER_NAMESPACE_BUCKETS`] counts of
     /// namespaces, bucketed by [`OBJECTS_PER_NAMESPACE_BOUNDS`].
+    #[cfg_attr(feature = "openapi", schema(schema_with = per_namespace_schema))]
     pub per_namespace: Vec<i64>,
     /// Object age percentiles in whole seconds; absent when there are no objects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_seconds: Option<AgePercentiles>,
+}
+
+/// `perNamespace`'s schema: exactly one count per bucket, each a count.
+#[cfg(feature = "openapi")]
+fn per_namespace_schema() -> utoipa::openapi::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let count = ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+        .maximum(Some(crate::validate::MAX_INTEGER));
+    ArrayBuilder::new()
+        .items(count)
+        .min_items(Some(OBJECTS_PER_NAMESPACE_BUCKETS))
+        .max_items(Some(OBJECTS_PER_NAMESPACE_BUCKETS))
+        .description(Some(
+            "Namespaces by how many objects of this kind each holds, one count per bucket",
+        ))
+        .build()
 }
 
 /// Object age percentiles, in whole seconds.
@@ -203,12 +314,28 @@ pub struct ObjectStats {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgePercentiles {
     /// Median age.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9007199254740991_i64)
+    )]
     pub p50: i64,
     /// 90th percentile.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9007199254740991_i64)
+    )]
     pub p90: i64,
     /// 99th percentile.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9007199254740991_i64)
+    )]
     pub p99: i64,
     /// Oldest object.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9007199254740991_i64)
+    )]
     pub max: i64,
 }
 
@@ -218,9 +345,27 @@ pub struct AgePercentiles {
 pub struct Skipped {
     /// `masterVersion`, `nodes`, `nodeIdKey`, `namespaces` or `objects.<kind>`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub section: String,
     /// `forbidden`, `unauthorized`, `notFound`, `expired`, `timeout`, `unavailable`, `disabled` or
     /// `error`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 1,
+            max_length = 256,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub reason: String,
 }
