@@ -11,6 +11,7 @@ mod health;
 mod import;
 mod ingest;
 mod login;
+mod openapi;
 mod query;
 mod state;
 mod stats;
@@ -20,28 +21,24 @@ use std::time::Instant;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
-use bytes::Bytes;
-use common::ClusterIdRule;
-use common::validate::MAX_RELAXED_CLUSTER_ID;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{
     DefaultMakeSpan, DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse,
     HttpMakeClassifier, TraceLayer,
 };
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi, RefOr};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::metrics::{Outcome, RouteLabels};
 
 pub use error::{ApiError, ErrorBody, json_errors};
+use openapi::serve_document;
+pub use openapi::{admin_openapi, public_openapi};
 pub use state::{ApiSettings, AppState};
 
 /// The public listener's router: `POST /api/v1`, `/healthz`, `/readyz`, `/version`,
@@ -159,89 +156,6 @@ fn metrics_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health::metrics))
 }
 
-/// The OpenAPI 3 document of the public listener with `settings`: ingest and health, the weekly
-/// statistics when they are public, and the cluster ids this collector takes.
-pub fn public_openapi(settings: &ApiSettings) -> OpenApi {
-    let mut routes = vec![ingest_routes(), health_routes()];
-    if settings.public_stats {
-        routes.push(stats_routes());
-    }
-    let mut document = document(
-        "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the public listener \
-         (default :8080), where volunteers post their reports. The admin listener (default \
-         127.0.0.1:9090) serves its own document at the same path.",
-        routes,
-        "ingest_token",
-    );
-    if settings.cluster_id_rule == ClusterIdRule::Relaxed {
-        relax_cluster_ids(&mut document);
-    }
-    document
-}
-
-/// States the relaxed rule for `clusterID` in place of the UUID one the schema is derived with.
-fn relax_cluster_ids(document: &mut OpenApi) {
-    let report = document
-        .components
-        .as_mut()
-        .and_then(|components| components.schemas.get_mut("Report"));
-    if let Some(RefOr::T(Schema::Object(report))) = report {
-        let relaxed = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(MAX_RELAXED_CLUSTER_ID))
-            .pattern(Some("^[A-Za-z0-9._-]+$"))
-            .description(Some(
-                "Stable identifier of the cluster: 1-128 characters of `[A-Za-z0-9._-]` (this \
-                 collector takes relaxed ids)",
-            ));
-        report.properties.insert("clusterID".into(), relaxed.into());
-    }
-}
-
-/// The OpenAPI 3 document of the admin listener: the read API, erasure, import, deliveries, the
-/// weekly statistics and `/metrics`.
-pub fn admin_openapi() -> OpenApi {
-    document(
-        "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the admin listener \
-         (default 127.0.0.1:9090), behind the admin token when one is set (`/metrics` never is). \
-         The public listener serves its own document at the same path.",
-        vec![admin_routes(), metrics_routes()],
-        "admin_token",
-    )
-}
-
-/// A document of `routes`, generated from the handlers' annotations, with the bearer scheme they
-/// name.
-fn document(description: &str, routes: Vec<OpenApiRouter<AppState>>, scheme: &str) -> OpenApi {
-    let mut document = OpenApi::default();
-    document.info = InfoBuilder::new()
-        .title("collector")
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(description))
-        .build();
-    for routes in routes {
-        document.merge(routes.split_for_parts().1);
-    }
-    document
-        .components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme(
-            scheme,
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    document
-}
-
-/// `GET /openapi.json`, answering `document` (serialized once).
-fn serve_document(document: OpenApi) -> MethodRouter<AppState> {
-    let body = Bytes::from(document.to_json().expect("an OpenAPI document serializes"));
-    get(move || {
-        let body = body.clone();
-        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
-    })
-}
-
 fn overloaded() -> Response {
     ApiError::Unavailable {
         message: "the collector is handling as many reports as it may; retry later".into(),
@@ -322,42 +236,4 @@ async fn count_ingest(State(state): State<AppState>, request: Request, next: Nex
         state.metrics().count_report(outcome);
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::query::MAX_PAGE;
-    use super::stats::MAX_WEEKS;
-
-    /// The query parameters' bounds in the admin document are the ones the handlers enforce.
-    #[test]
-    fn the_documented_bounds_of_paging_and_weeks_are_the_enforced_ones() {
-        let document = serde_json::to_value(super::admin_openapi()).unwrap();
-        let parameter = |path: &str, name: &str| {
-            document["paths"][path]["get"]["parameters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|parameter| parameter["name"] == name)
-                .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
-                .clone()
-        };
-        for path in [
-            "/api/v1/clusters",
-            "/api/v1/clusters/{id}/reports",
-            "/api/v1/deliveries",
-        ] {
-            let limit = parameter(path, "limit");
-            assert_eq!(
-                (&limit["minimum"], &limit["maximum"]),
-                (&1.into(), &MAX_PAGE.into()),
-                "{path}"
-            );
-        }
-        let weeks = parameter("/api/v1/stats/weekly", "weeks");
-        assert_eq!(
-            (&weeks["minimum"], &weeks["maximum"]),
-            (&1.into(), &MAX_WEEKS.into())
-        );
-    }
 }

@@ -60,13 +60,8 @@ pub struct Report {
     /// Stable identifier of the cluster: a UUID other than the nil one (or, with a relaxed
     /// collector, 1-128 characters of `[A-Za-z0-9._-]`).
     #[serde(rename = "clusterID", default)]
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            required = true,
-            pattern = r"^(?:[0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}|[Uu][Rr][Nn]:[Uu][Uu][Ii][Dd]:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$"
-        )
-    )]
+    // Its pattern depends on the collector's rule: the collector's document states it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub cluster_id: String,
     /// Version of the Kubernetes API server, e.g. `v1.31.2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,159 @@
+//! The OpenAPI 3 documents of the two listeners, each stating what its handlers enforce.
+
+use axum::http::header;
+use axum::routing::{MethodRouter, get};
+use bytes::Bytes;
+use common::ClusterIdRule;
+use common::validate::MAX_RELAXED_CLUSTER_ID;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi, RefOr};
+use utoipa_axum::router::OpenApiRouter;
+
+use super::{
+    ApiSettings, AppState, admin_routes, health_routes, ingest_routes, metrics_routes, stats_routes,
+};
+
+/// The OpenAPI 3 document of the public listener with `settings`: ingest and health, the weekly
+/// statistics when they are public, and the cluster ids this collector takes.
+pub fn public_openapi(settings: &ApiSettings) -> OpenApi {
+    let mut routes = vec![ingest_routes(), health_routes()];
+    if settings.public_stats {
+        routes.push(stats_routes());
+    }
+    let mut document = document(
+        "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the public listener \
+         (default :8080), where volunteers post their reports. The admin listener (default \
+         127.0.0.1:9090) serves its own document at the same path.",
+        routes,
+        "ingest_token",
+    );
+    state_cluster_id_rule(&mut document, settings.cluster_id_rule);
+    document
+}
+
+/// The OpenAPI 3 document of the admin listener: the read API, erasure, import, deliveries, the
+/// weekly statistics and `/metrics`.
+pub fn admin_openapi() -> OpenApi {
+    document(
+        "Anonymous Kubernetes usage reports (Spartakus v1 compatible): the admin listener \
+         (default 127.0.0.1:9090), behind the admin token when one is set (`/metrics` never is). \
+         The public listener serves its own document at the same path.",
+        vec![admin_routes(), metrics_routes()],
+        "admin_token",
+    )
+}
+
+/// `GET /openapi.json`, answering `document` (serialized once).
+pub(super) fn serve_document(document: OpenApi) -> MethodRouter<AppState> {
+    let body = Bytes::from(document.to_json().expect("an OpenAPI document serializes"));
+    get(move || {
+        let body = body.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+    })
+}
+
+/// A document of `routes`, generated from the handlers' annotations, with the bearer scheme they
+/// name.
+fn document(description: &str, routes: Vec<OpenApiRouter<AppState>>, scheme: &str) -> OpenApi {
+    let mut document = OpenApi::default();
+    document.info = InfoBuilder::new()
+        .title("collector")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(description))
+        .build();
+    for routes in routes {
+        document.merge(routes.split_for_parts().1);
+    }
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            scheme,
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    document
+}
+
+/// Puts the schema of the `clusterID`s this collector takes into the `Report` schema.
+fn state_cluster_id_rule(document: &mut OpenApi, rule: ClusterIdRule) {
+    let report = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("Report"));
+    if let Some(RefOr::T(Schema::Object(report))) = report {
+        report
+            .properties
+            .insert("clusterID".into(), cluster_id_schema(rule).into());
+    }
+}
+
+/// What `clusterID` must look like under `rule`.
+fn cluster_id_schema(rule: ClusterIdRule) -> ObjectBuilder {
+    let id = ObjectBuilder::new().schema_type(Type::String);
+    match rule {
+        ClusterIdRule::Uuid => {
+            // Every form the uuid crate parses: hyphenated, simple, braced and URN, in either
+            // case; none of them the nil UUID.
+            let hex = |n: usize| format!("[0-9A-Fa-f]{{{n}}}");
+            let hyphenated = format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12));
+            let urn = "[Uu][Rr][Nn]:[Uu][Uu][Ii][Dd]:";
+            let nil = format!(r"(?:{urn})?\{{?[0-]+\}}?$");
+            id.pattern(Some(format!(
+                r"^(?!{nil})(?:{simple}|{hyphenated}|\{{{hyphenated}\}}|{urn}{hyphenated})$",
+                simple = hex(32)
+            )))
+            .description(Some(
+                "Stable identifier of the cluster: a UUID (hyphenated, simple, braced or URN), not \
+                 the nil one",
+            ))
+        }
+        ClusterIdRule::Relaxed => id
+            .min_length(Some(1))
+            .max_length(Some(MAX_RELAXED_CLUSTER_ID))
+            .pattern(Some("^[A-Za-z0-9._-]+$"))
+            .description(Some(
+                "Stable identifier of the cluster: 1-128 characters of `[A-Za-z0-9._-]` (this \
+                 collector takes relaxed ids)",
+            )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admin_openapi;
+    use crate::api::query::MAX_PAGE;
+    use crate::api::stats::MAX_WEEKS;
+
+    /// The query parameters' bounds in the admin document are the ones the handlers enforce.
+    #[test]
+    fn the_documented_bounds_of_paging_and_weeks_are_the_enforced_ones() {
+        let document = serde_json::to_value(admin_openapi()).unwrap();
+        let parameter = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|parameter| parameter["name"] == name)
+                .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
+                .clone()
+        };
+        for path in [
+            "/api/v1/clusters",
+            "/api/v1/clusters/{id}/reports",
+            "/api/v1/deliveries",
+        ] {
+            let limit = parameter(path, "limit");
+            assert_eq!(
+                (&limit["minimum"], &limit["maximum"]),
+                (&1.into(), &MAX_PAGE.into()),
+                "{path}"
+            );
+        }
+        let weeks = parameter("/api/v1/stats/weekly", "weeks");
+        assert_eq!(
+            (&weeks["minimum"], &weeks["maximum"]),
+            (&1.into(), &MAX_WEEKS.into())
+        );
+    }
+}
