@@ -86,6 +86,20 @@ mod tests {
                 "objects.pods.total",
             ),
             (r#"{"timestamp": 1700000000}"#, "timestamp"),
+            // serde's derived decoders take a struct written as an array; this format does not.
+            (r#"{"objects": [null, null]}"#, "objects"),
+            (r#"{"objects": {"pods": [1, []]}}"#, "objects.pods"),
+            (
+                r#"{"objects": {"pods": {"total": 1, "perNamespace": [], "ageSeconds": [1, 2, 3, 4]}}}"#,
+                "objects.pods.ageSeconds",
+            ),
+            (r#"{"nodes": [["a"]]}"#, "nodes[0]"),
+            (
+                r#"{"nodes": [{"id": "a", "capacity": [["cpu", "4"]]}]}"#,
+                "nodes[0].capacity[0]",
+            ),
+            (r#"{"extensions": [["a", "b"]]}"#, "extensions[0]"),
+            (r#"{"skipped": [["nodes", "forbidden"]]}"#, "skipped[0]"),
             (r#"[1, 2]"#, ""),
             (r#" "report" "#, ""),
         ];
@@ -116,6 +130,18 @@ mod tests {
         for leaked in ["secretSauce", "hostname", "db-1", "10.0.0.1", "widgets"] {
             assert!(!stored.contains(leaked), "{leaked} survived: {stored}");
         }
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let body = r#"{"version": "v1.0.0", "clusterID": "x", "namespaces": 3.0,
+            "objects": {"pods": {"total": 9680142972.0, "perNamespace": [1e1],
+                "ageSeconds": {"p50": 1.0, "p90": 2, "p99": 3e0, "max": 4}}}}"#;
+        let report = decode(body.as_bytes()).unwrap().report;
+        assert_eq!(report.namespaces, Some(3));
+        let pods = report.objects.pods.unwrap();
+        assert_eq!((pods.total, pods.per_namespace), (9_680_142_972, vec![10]));
+        assert_eq!(pods.age_seconds.unwrap().p99, 3);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
+use super::object::Entry;
 use super::{Extension, Node, Resource, Skipped};
 
 /// Most nodes in one report: three times Kubernetes' supported maximum of 5,000.
@@ -95,7 +96,7 @@ impl<'de, T: Bounded + Deserialize<'de>> Visitor<'de> for List<T> {
         // The hint comes from the body's author: believe it only up to the limit.
         let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(T::MAX));
         while entries.len() < T::MAX {
-            match seq.next_element()? {
+            match seq.next_element_seed(Entry::<T>::default())? {
                 Some(entry) => entries.push(entry),
                 None => return Ok(entries),
             }

@@ -7,7 +7,9 @@
 
 mod bounded;
 mod facts;
+mod integer;
 mod kinds;
+mod object;
 mod skipped;
 
 use serde::{Deserialize, Serialize};
@@ -87,14 +89,22 @@ pub struct Report {
     #[cfg_attr(feature = "openapi", schema(max_items = 100, nullable))]
     pub extensions: Vec<Extension>,
     /// Number of namespaces in the cluster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "integer::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 9007199254740991_i64)
     )]
     pub namespaces: Option<i64>,
     /// Object statistics per kind.
-    #[serde(default, skip_serializing_if = "Objects::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "object::required",
+        skip_serializing_if = "Objects::is_empty"
+    )]
     pub objects: Objects,
     /// Sections the volunteer could not read, so a missing number is never mistaken for zero.
     #[serde(
@@ -231,37 +241,81 @@ pub struct Extension {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Objects {
     /// Pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pods: Option<ObjectStats>,
     /// Services.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub services: Option<ObjectStats>,
     /// Deployments.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployments: Option<ObjectStats>,
     /// StatefulSets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub statefulsets: Option<ObjectStats>,
     /// DaemonSets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub daemonsets: Option<ObjectStats>,
     /// Jobs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jobs: Option<ObjectStats>,
     /// CronJobs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cronjobs: Option<ObjectStats>,
     /// PersistentVolumeClaims.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub persistentvolumeclaims: Option<ObjectStats>,
     /// ConfigMaps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub configmaps: Option<ObjectStats>,
     /// Secrets (counted only when the operator opts in).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub secrets: Option<ObjectStats>,
     /// Ingresses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ingresses: Option<ObjectStats>,
 }
 
@@ -271,6 +325,7 @@ pub struct Objects {
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStats {
     /// Number of objects of this kind in the counted namespaces.
+    #[serde(deserialize_with = "integer::exact")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 9007199254740991_i64)
@@ -278,10 +333,15 @@ pub struct ObjectStats {
     pub total: i64,
     /// Histogram of objects per namespace: exactly [`OBJECTS_PER_NAMESPACE_BUCKETS`] counts of
     /// namespaces, bucketed by [`OBJECTS_PER_NAMESPACE_BOUNDS`].
+    #[serde(deserialize_with = "integer::list")]
     #[cfg_attr(feature = "openapi", schema(schema_with = per_namespace_schema))]
     pub per_namespace: Vec<i64>,
     /// Object age percentiles in whole seconds; absent when there are no objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "object::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub age_seconds: Option<AgePercentiles>,
 }
 
@@ -309,24 +369,28 @@ fn per_namespace_schema() -> utoipa::openapi::Array {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgePercentiles {
     /// Median age.
+    #[serde(deserialize_with = "integer::exact")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 9007199254740991_i64)
     )]
     pub p50: i64,
     /// 90th percentile.
+    #[serde(deserialize_with = "integer::exact")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 9007199254740991_i64)
     )]
     pub p90: i64,
     /// 99th percentile.
+    #[serde(deserialize_with = "integer::exact")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 9007199254740991_i64)
     )]
     pub p99: i64,
     /// Oldest object.
+    #[serde(deserialize_with = "integer::exact")]
     #[cfg_attr(
         feature = "openapi",
         schema(minimum = 0, maximum = 9007199254740991_i64)
