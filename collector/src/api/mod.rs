@@ -31,14 +31,14 @@ use tower_http::trace::{
     DefaultMakeSpan, DefaultOnBodyChunk, DefaultOnEos, DefaultOnRequest, DefaultOnResponse,
     HttpMakeClassifier, TraceLayer,
 };
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::metrics::{Outcome, RouteLabels};
 
 pub use error::{ApiError, ErrorBody, json_errors};
-use openapi::serve_document;
 pub use openapi::{admin_openapi, public_openapi};
+use openapi::{
+    admin_routes, health_routes, ingest_routes, metrics_routes, serve_document, stats_routes,
+};
 pub use state::{ApiSettings, AppState};
 
 /// The public listener's router: `POST /api/v1`, `/healthz`, `/readyz`, `/version`,
@@ -121,39 +121,6 @@ pub fn admin_router(state: AppState) -> Router {
         .layer(middleware::map_response(json_errors))
         .layer(trace_layer())
         .with_state(state)
-}
-
-fn ingest_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ingest::post_report))
-}
-
-fn health_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
-        .routes(routes!(health::version))
-}
-
-fn stats_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(stats::dimensions))
-        .routes(routes!(stats::weekly))
-        .routes(routes!(stats::export))
-}
-
-fn admin_routes() -> OpenApiRouter<AppState> {
-    stats_routes()
-        .routes(routes!(clusters::list_clusters))
-        .routes(routes!(clusters::cluster_reports))
-        .routes(routes!(clusters::delete_cluster))
-        .routes(routes!(clusters::stats))
-        .routes(routes!(deliveries::deliveries))
-        .routes(routes!(deliveries::requeue))
-        .routes(routes!(import::import))
-}
-
-fn metrics_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health::metrics))
 }
 
 fn overloaded() -> Response {

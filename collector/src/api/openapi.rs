@@ -10,9 +10,43 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi, RefOr};
 use utoipa_axum::router::OpenApiRouter;
 
-use super::{
-    ApiSettings, AppState, admin_routes, health_routes, ingest_routes, metrics_routes, stats_routes,
-};
+use utoipa_axum::routes;
+
+use super::state::{ApiSettings, AppState};
+
+/// The documented routes of each part of the two listeners.
+pub(super) fn ingest_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(super::ingest::post_report))
+}
+
+pub(super) fn health_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(super::health::healthz))
+        .routes(routes!(super::health::readyz))
+        .routes(routes!(super::health::version))
+}
+
+pub(super) fn stats_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(super::stats::dimensions))
+        .routes(routes!(super::stats::weekly))
+        .routes(routes!(super::stats::export))
+}
+
+pub(super) fn admin_routes() -> OpenApiRouter<AppState> {
+    stats_routes()
+        .routes(routes!(super::clusters::list_clusters))
+        .routes(routes!(super::clusters::cluster_reports))
+        .routes(routes!(super::clusters::delete_cluster))
+        .routes(routes!(super::clusters::stats))
+        .routes(routes!(super::deliveries::deliveries))
+        .routes(routes!(super::deliveries::requeue))
+        .routes(routes!(super::import::import))
+}
+
+pub(super) fn metrics_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(super::health::metrics))
+}
 
 /// The OpenAPI 3 document of the public listener with `settings`: ingest and health, the weekly
 /// statistics when they are public, and the cluster ids this collector takes.
