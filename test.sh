@@ -16,6 +16,11 @@ fi
 BQEMULATOR="$(tests/bqemulator/setup.sh)"
 export BQEMULATOR
 
+# The OpenAPI contract is tested with schemathesis (PyPI, pinned) against both listeners of a
+# running collector (tests/tests/contract.rs); the test finds it through SCHEMATHESIS.
+SCHEMATHESIS="$(tests/schemathesis/setup.sh)"
+export SCHEMATHESIS
+
 # The README's ten-minute path runs in the suite as written (tests/tests/ten_minutes.rs), curl and
 # all; the dashboard is tested in Debian's headless Chromium over WebDriver
 # (tests/tests/dashboard_browser.rs).

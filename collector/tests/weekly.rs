@@ -134,6 +134,7 @@ async fn csv_etags_and_bad_parameters() {
         ("?weeks=0", "weeks must be"),
         ("?weeks=521", "weeks must be"),
         ("?format=xml", "format"),
+        ("?dimension=extension:", "no dimension"),
     ] {
         let answer = call(&app.admin, get(&format!("/api/v1/stats/weekly{query}"))).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
@@ -143,6 +144,19 @@ async fn csv_etags_and_bad_parameters() {
             answer.text
         );
     }
+    // A well-formed name of a dimension that is not published (an extension key too few
+    // clusters report) is not found, not malformed.
+    let unpublished = call(
+        &app.admin,
+        get("/api/v1/stats/weekly?dimension=extension:example.com/nobody"),
+    )
+    .await;
+    assert_eq!(
+        unpublished.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        unpublished.text
+    );
 }
 
 #[tokio::test]
@@ -253,4 +267,12 @@ async fn a_gzip_import_is_read_as_it_arrives() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // No body at all is a mistake (a file not attached), not an import of nothing.
+    let answer = call(
+        &app.admin,
+        Request::post("/api/v1/import").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    assert!(answer.text.contains("empty"), "{}", answer.text);
 }

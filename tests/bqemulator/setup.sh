@@ -16,30 +16,7 @@ requirements=(
     "duckdb-extension-spatial==${duckdb_version}"
     "numpy"
 )
-marker="$venv/.installed-$(printf '%s\n' "${requirements[@]}" | sha256sum | cut -c1-16)"
-
-install() {
-    if ! python3 -m venv --help >/dev/null 2>&1; then
-        echo "python3 with venv is needed; installing it" >&2
-        if command -v apt-get >/dev/null; then
-            (apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip) >&2
-        else
-            echo "no python3 venv and no apt-get: install Python 3.10+ with venv" >&2
-            exit 1
-        fi
-    fi
-    rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "${requirements[@]}" >&2
-    touch "$marker"
-}
-
-mkdir -p "$(dirname "$venv")"
-(
-    # One installer at a time: test processes may start together.
-    flock 9
-    [[ -f "$marker" && -x "$venv/bin/bqemulator" ]] || install
-) 9>"$venv.lock"
+program=$("$(dirname "$0")/../python-venv.sh" "$venv" bqemulator "${requirements[@]}")
 
 # DuckDB looks for extensions in ~/.duckdb/extensions/v<version>/<platform>/.
 case "$(uname -m)" in
@@ -56,4 +33,4 @@ target="$HOME/.duckdb/extensions/v${duckdb_version}/${platform}"
 mkdir -p "$target"
 cmp -s "$extension" "$target/spatial.duckdb_extension" || cp "$extension" "$target/"
 
-echo "$venv/bin/bqemulator"
+echo "$program"

@@ -27,26 +27,11 @@ pub const EMULATOR_PROJECT: &str = "test-project";
 /// How long the emulator may take to listen (its first start compiles SQL rules).
 const EMULATOR_START: Duration = Duration::from_secs(120);
 
-/// The `bqemulator` program: `$BQEMULATOR`, or what `tests/bqemulator/setup.sh` installs (run
-/// once per test process).
+/// The `bqemulator` program: `$BQEMULATOR`, or what `tests/bqemulator/setup.sh` installs.
 fn emulator_program() -> PathBuf {
     static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
     PROGRAM
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("BQEMULATOR") {
-                return PathBuf::from(path);
-            }
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bqemulator/setup.sh");
-            let output = std::process::Command::new(script)
-                .stderr(Stdio::inherit())
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-            assert!(
-                output.status.success(),
-                "{script} failed; see its output above"
-            );
-            PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-        })
+        .get_or_init(|| crate::installed_program("BQEMULATOR", "bqemulator/setup.sh"))
         .clone()
 }
 

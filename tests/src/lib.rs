@@ -40,6 +40,25 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A program the test suite installs itself: `$env_var` when set, or the path the installer
+/// `script` (relative to `tests/`, idempotent, path on its standard output) prints.
+pub fn installed_program(env_var: &str, script: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+    let output = std::process::Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed; see its output above",
+        script.display()
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
 /// Flags that turn every rate limit off (the per-cluster and both per-source ones), for tests
 /// that send many reports from one address.
 pub const WITHOUT_RATE_LIMITS: [&str; 6] = [

@@ -2,7 +2,7 @@
 //! reports, fleet statistics, and a cluster's erasure.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -102,7 +102,9 @@ pub struct ReportPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// Clusters seen within this long (e.g. `30d`, `12h`; default `30d`).
+    /// Clusters seen within this long: a whole number and a unit, `s`, `m`, `h`, `d` or `w`
+    /// (e.g. `30d`, `12h`; default `30d`), at most the retention period.
+    #[param(pattern = "^[1-9][0-9]{0,5}[smhdw]$")]
     window: Option<String>,
 }
 
@@ -248,14 +250,14 @@ pub async fn stats(
     WithRejection(Query(query), _): ApiQuery<StatsQuery>,
 ) -> Result<Json<StatsView>, ApiError> {
     let window = query.window.unwrap_or_else(|| "30d".to_string());
-    let duration = humantime::parse_duration(&window).map_err(|e| {
+    let duration = parse_window(&window).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "window {window:?} is not a duration such as 30d: {e}"
+            "window {window:?} is not a whole number and a unit (s, m, h, d or w), such as 30d"
         ))
     })?;
-    if duration.is_zero() || duration > state.settings().retention {
+    if duration > state.settings().retention {
         return Err(ApiError::bad_request(format!(
-            "window must be longer than zero and at most the retention period ({})",
+            "window must be at most the retention period ({})",
             humantime::format_duration(state.settings().retention)
         )));
     }
@@ -303,5 +305,52 @@ fn report_view(stored: StoredReport) -> ReportView {
         report_time: rfc3339(stored.report_time),
         time_source: stored.time_source.as_str(),
         report: stored.report,
+    }
+}
+
+/// Longest number of a window, in digits.
+pub(super) const WINDOW_DIGITS: usize = 6;
+
+/// A window of `GET /api/v1/stats`: 1 to [`WINDOW_DIGITS`] digits without a leading zero, then
+/// `s`, `m`, `h`, `d` or `w` (the documented pattern, exactly).
+fn parse_window(text: &str) -> Option<Duration> {
+    let (number, unit) = text.split_at_checked(text.len().checked_sub(1)?)?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    let well_formed = (1..=WINDOW_DIGITS).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && !number.starts_with('0');
+    if !well_formed {
+        return None;
+    }
+    Some(Duration::from_secs(number.parse::<u64>().ok()? * seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Duration, parse_window};
+
+    #[test]
+    fn windows_are_a_whole_number_and_a_unit() {
+        assert_eq!(parse_window("30d"), Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(parse_window("12h"), Some(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_window("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_window("2w"), Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!(
+            parse_window("999999m"),
+            Some(Duration::from_secs(999_999 * 60))
+        );
+        for bad in [
+            "", "d", "0d", "030d", "1000000d", "30", "30 d", "+3d", "30days", "1h30m", "3é",
+            "forever",
+        ] {
+            assert_eq!(parse_window(bad), None, "{bad}");
+        }
     }
 }

@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use axum_extra::extract::WithRejection;
 use common::time::rfc3339;
 use serde::{Deserialize, Serialize};
-use std::time::UNIX_EPOCH;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
@@ -19,13 +18,15 @@ use crate::store::{DeliveryCursor, DeliveryState};
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// `pending` or `dead` (default: both).
+    #[param(pattern = "^(?:pending|dead)$")]
     state: Option<String>,
     /// Only this sink.
     sink: Option<String>,
     /// Items per page (1-1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page: `sink:position`.
+    #[param(pattern = r"^[\s\S]*:[0-9]{1,18}$")]
     after: Option<String>,
 }
 
@@ -136,8 +137,9 @@ pub struct RequeueQuery {
     /// `dead`: only dead-lettered deliveries. Without it: also a deliberate backfill, every
     /// stored report that was received while the sink was not configured (so never sent to it);
     /// reports it already received are not sent again.
+    #[param(pattern = "^dead$")]
     state: Option<String>,
-    /// Only reports received since then (RFC 3339 or unix seconds; default: all).
+    /// Only reports received since then: unix seconds or an RFC 3339 date-time (default: all).
     since: Option<String>,
 }
 
@@ -195,13 +197,37 @@ pub async fn requeue(
     }))
 }
 
-/// RFC 3339 or unix seconds.
+/// Most digits of a time given in unix seconds.
+pub(super) const UNIX_SECONDS_DIGITS: usize = 12;
+
+/// Unix seconds (1 to [`UNIX_SECONDS_DIGITS`] digits) or an RFC 3339 date-time with its offset.
 fn parse_time(text: &str) -> Option<i64> {
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Some(seconds);
+    if (1..=UNIX_SECONDS_DIGITS).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
     }
-    humantime::parse_rfc3339(text)
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
+    let time: jiff::Timestamp = text.parse().ok()?;
+    Some(time.as_second())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_are_unix_seconds_or_rfc_3339() {
+        assert_eq!(parse_time("1700000000"), Some(1_700_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000));
+        assert_eq!(parse_time("2023-11-15T00:13:20+02:00"), Some(1_700_000_000));
+        assert_eq!(parse_time("2023-11-14T22:13:20.5z"), Some(1_700_000_000));
+        for bad in [
+            "",
+            "-5",
+            "+5",
+            "1234567890123",
+            "2023-13-01T00:00:00Z",
+            "yesterday",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
 }

@@ -67,7 +67,7 @@ impl ImportSummary {
         description = "One record or report per line; `Content-Encoding: gzip` is accepted. Reports are queued for the configured sinks like any other."),
     responses(
         (status = 200, description = "Every line read; per-line failures are counted and the first listed", body = ImportSummary),
-        (status = 400, description = "The body could not be read or gunzipped", body = ErrorBody),
+        (status = 400, description = "The body is empty, or could not be read or gunzipped", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 415, description = "An encoding other than gzip", body = ErrorBody),
         (status = 503, description = "The store became unavailable; what was stored stays, and importing again is safe", body = ErrorBody),
@@ -87,11 +87,14 @@ pub async fn import(
     // A body that breaks off, or stops being gzip, ends the import after what came before it
     // was stored, and says how far it got.
     let mut broken = None;
+    let mut empty = true;
     while let Some(chunk) = stream.next().await {
         let framed = match chunk {
-            Ok(chunk) => splitter
-                .push(&chunk)
-                .map_err(|e| format!("is not valid gzip: {e}")),
+            Ok(chunk) => {
+                empty &= chunk.is_empty();
+                splitter.push(&chunk)
+            }
+            .map_err(|e| format!("is not valid gzip: {e}")),
             Err(e) => Err(format!("could not be read: {e}")),
         };
         match framed {
@@ -104,6 +107,11 @@ pub async fn import(
         if batch.len() >= BATCH {
             store_batch(&state, std::mem::take(&mut batch), &mut summary).await?;
         }
+    }
+    if empty {
+        return Err(ApiError::bad_request(
+            "the request body is empty: send one record or report per line",
+        ));
     }
     if broken.is_none() {
         match splitter.finish() {

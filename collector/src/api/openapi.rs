@@ -5,7 +5,9 @@ use axum::routing::{MethodRouter, get};
 use bytes::Bytes;
 use common::ClusterIdRule;
 use common::validate::MAX_RELAXED_CLUSTER_ID;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi, RefOr};
 use utoipa_axum::router::OpenApiRouter;
@@ -13,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::state::{ApiSettings, AppState};
+use crate::stats::dimensions::{self, EXTENSION_PREFIX};
 
 /// The documented routes of each part of the two listeners.
 pub(super) fn ingest_routes() -> OpenApiRouter<AppState> {
@@ -99,6 +102,7 @@ fn document(description: &str, routes: Vec<OpenApiRouter<AppState>>, scheme: &st
     for routes in routes {
         document.merge(routes.split_for_parts().1);
     }
+    state_grammars(&mut document);
     document
         .components
         .get_or_insert_with(Default::default)
@@ -107,6 +111,79 @@ fn document(description: &str, routes: Vec<OpenApiRouter<AppState>>, scheme: &st
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     document
+}
+
+/// The grammars the handlers' annotations cannot state (built from the registry, one of two
+/// forms, a non-empty body), where the document has the operation.
+fn state_grammars(document: &mut OpenApi) {
+    let names: Vec<&str> = dimensions::names().collect();
+    debug_assert!(
+        names
+            .iter()
+            .all(|name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')),
+        "dimension names need no escaping in a pattern"
+    );
+    let dimension = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            "^(?:{}|{EXTENSION_PREFIX}.+)$",
+            names.join("|")
+        )));
+    set_parameter_schema(document, "/api/v1/stats/weekly", "dimension", dimension);
+    let since = OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9]{1,12}$"))
+                .description(Some("Unix seconds")),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        );
+    set_parameter_schema(document, "/api/v1/deliveries/requeue", "since", since);
+    let import = document
+        .paths
+        .paths
+        .get_mut("/api/v1/import")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut());
+    if let Some(RefOr::T(body)) = import {
+        for content in body.content.values_mut() {
+            if let RefOr::T(content) = content {
+                content.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+/// Replaces the schema of the query parameter `name` of the operations at `path`.
+fn set_parameter_schema(
+    document: &mut OpenApi,
+    path: &str,
+    name: &str,
+    schema: impl Into<RefOr<Schema>>,
+) {
+    let schema = schema.into();
+    let Some(item) = document.paths.paths.get_mut(path) else {
+        return;
+    };
+    let operations = [&mut item.get, &mut item.post].into_iter().flatten();
+    for parameters in operations.filter_map(|operation| operation.parameters.as_mut()) {
+        for parameter in parameters {
+            if let RefOr::T(parameter) = parameter
+                && parameter.name == name
+            {
+                parameter.schema = Some(schema.clone());
+            }
+        }
+    }
 }
 
 /// Puts the schema of the `clusterID`s this collector takes into the `Report` schema.
@@ -156,8 +233,12 @@ fn cluster_id_schema(rule: ClusterIdRule) -> ObjectBuilder {
 #[cfg(test)]
 mod tests {
     use super::admin_openapi;
+    use crate::api::clusters::WINDOW_DIGITS;
+    use crate::api::deliveries::UNIX_SECONDS_DIGITS;
     use crate::api::query::MAX_PAGE;
     use crate::api::stats::MAX_WEEKS;
+    use crate::stats::dimensions;
+    use crate::store::CURSOR_SEQ_DIGITS;
 
     /// The query parameters' bounds in the admin document are the ones the handlers enforce.
     #[test]
@@ -189,5 +270,39 @@ mod tests {
             (&weeks["minimum"], &weeks["maximum"]),
             (&1.into(), &MAX_WEEKS.into())
         );
+    }
+
+    /// The patterns of the string parameters state the parsers' own limits and names.
+    #[test]
+    fn the_documented_grammars_are_the_parsed_ones() {
+        let document = serde_json::to_value(admin_openapi()).unwrap();
+        let schema = |path: &str, method: &str, name: &str| {
+            document["paths"][path][method]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|parameter| parameter["name"] == name)
+                .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
+                .clone()
+        };
+        assert_eq!(
+            schema("/api/v1/stats", "get", "window")["pattern"],
+            format!("^[1-9][0-9]{{0,{}}}[smhdw]$", WINDOW_DIGITS - 1)
+        );
+        assert_eq!(
+            schema("/api/v1/deliveries", "get", "after")["pattern"],
+            format!(r"^[\s\S]*:[0-9]{{1,{CURSOR_SEQ_DIGITS}}}$")
+        );
+        assert_eq!(
+            schema("/api/v1/deliveries/requeue", "post", "since")["oneOf"][0]["pattern"],
+            format!("^[0-9]{{1,{UNIX_SECONDS_DIGITS}}}$")
+        );
+        let dimension = schema("/api/v1/stats/weekly", "get", "dimension");
+        let listed = dimension["pattern"]
+            .as_str()
+            .and_then(|pattern| pattern.strip_prefix("^(?:"))
+            .and_then(|pattern| pattern.strip_suffix("|extension:.+)$"))
+            .unwrap_or_else(|| panic!("{dimension}"));
+        assert!(listed.split('|').eq(dimensions::names()), "{listed}");
     }
 }

@@ -14,6 +14,7 @@ use super::query::ApiQuery;
 use super::state::AppState;
 use crate::published::views::{ExportView, WeeklyView, weekly_csv};
 use crate::published::{DimensionInfo, Published};
+use crate::stats::dimensions::EXTENSION_PREFIX;
 
 /// Most weeks one weekly answer covers (ten years).
 pub const MAX_WEEKS: usize = 520;
@@ -40,6 +41,7 @@ pub struct WeeklyQuery {
     #[param(minimum = 1, maximum = 520)]
     weeks: Option<usize>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[param(inline)]
     format: Option<Format>,
 }
 
@@ -48,6 +50,7 @@ pub struct WeeklyQuery {
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
+    #[param(inline)]
     format: Option<Format>,
 }
 
@@ -88,7 +91,8 @@ pub async fn dimensions(State(state): State<AppState>) -> Result<Response, ApiEr
                 (String = "text/csv", example = "week,week_start,dimension,value,clusters,nodes\n2026-W48,2026-11-23,architecture,amd64,812,5120\n"),
             )),
         (status = 304, description = "Unchanged since the `ETag` sent in `If-None-Match`"),
-        (status = 400, description = "Unknown dimension, or bad `weeks` or `format`", body = ErrorBody),
+        (status = 400, description = "Not a dimension's name, or bad `weeks` or `format`", body = ErrorBody),
+        (status = 404, description = "An extension key's dimension that is not published", body = ErrorBody),
         (status = 401, description = "Missing or wrong admin token (admin listener)", body = ErrorBody),
         (status = 503, description = "The statistics are still being computed after startup", body = ErrorBody),
     ),
@@ -114,12 +118,7 @@ pub async fn weekly(
     let weeks = published.last_weeks(count);
     let view = published
         .weekly(query.dimension.as_deref(), &weeks)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "no dimension {:?}; GET /api/v1/stats/dimensions lists them",
-                query.dimension.unwrap_or_default()
-            ))
-        })?;
+        .ok_or_else(|| unknown_dimension(&query.dimension.unwrap_or_default()))?;
     let body = match format {
         Format::Json => json(&view),
         Format::Csv => weekly_csv(&view),
@@ -156,6 +155,18 @@ pub async fn export(
         Format::Csv => published.export_csv(),
     };
     Ok(cached(&published, format, body))
+}
+
+/// Why there is no dimension `name`: 404 for a name of the documented form (an extension key's
+/// dimension is published only once enough clusters report the key), 400 for any other name.
+fn unknown_dimension(name: &str) -> ApiError {
+    let hint = "GET /api/v1/stats/dimensions lists them";
+    match name.strip_prefix(EXTENSION_PREFIX) {
+        Some(key) if !key.is_empty() => {
+            ApiError::NotFound(format!("no dimension {name:?} is published; {hint}"))
+        }
+        _ => ApiError::bad_request(format!("no dimension {name:?}; {hint}")),
+    }
 }
 
 fn ready(state: &AppState) -> Result<std::sync::Arc<Published>, ApiError> {

@@ -208,6 +208,11 @@ pub fn registered(name: &str) -> Option<&'static Dimension> {
     REGISTRY.iter().find(|d| d.name == name)
 }
 
+/// The names of the registered dimensions, in the registry's order.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().map(|d| d.name.as_str())
+}
+
 /// The registry's fingerprint: stored statistics made under another one are rebuilt.
 pub fn fingerprint() -> String {
     let mut parts: Vec<String> = REGISTRY

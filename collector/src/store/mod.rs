@@ -21,8 +21,8 @@ mod writer;
 
 pub use handle::{DB_FILE, OutboxReader, Store, StoreOptions, WeeklyReader};
 pub use outbox::{
-    DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats, OutboxUpdate,
-    SinkRegistration,
+    CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats,
+    OutboxUpdate, SinkRegistration,
 };
 pub use read::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use records::{InsertOutcome, NewReport, NodeGroup};

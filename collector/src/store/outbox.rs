@@ -47,11 +47,20 @@ impl fmt::Display for DeliveryCursor {
     }
 }
 
+/// Most digits of a cursor's report position: every number of at most this many fits an `i64`.
+pub const CURSOR_SEQ_DIGITS: usize = 18;
+
 impl FromStr for DeliveryCursor {
     type Err = ();
 
+    /// `sink:seq`, the position written as 1 to [`CURSOR_SEQ_DIGITS`] ASCII digits (no sign), so
+    /// the grammar is exactly the read API's documented pattern.
     fn from_str(text: &str) -> Result<Self, ()> {
         let (sink, seq) = text.rsplit_once(':').ok_or(())?;
+        if !(1..=CURSOR_SEQ_DIGITS).contains(&seq.len()) || !seq.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(());
+        }
         Ok(DeliveryCursor {
             sink: sink.to_string(),
             seq: seq.parse().map_err(|_| ())?,
@@ -413,7 +422,15 @@ mod tests {
         };
         assert_eq!(cursor.to_string(), "eu:warehouse:42");
         assert_eq!("eu:warehouse:42".parse::<DeliveryCursor>(), Ok(cursor));
-        for bad in ["", "segment", "segment:", "segment:x"] {
+        for bad in [
+            "",
+            "segment",
+            "segment:",
+            "segment:x",
+            "segment:+5",
+            "segment:-5",
+            "segment:1234567890123456789",
+        ] {
             assert!(bad.parse::<DeliveryCursor>().is_err(), "{bad}");
         }
     }
