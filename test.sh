@@ -45,6 +45,9 @@ install_tool() { # crate version
 }
 install_tool cargo-machete 0.9.2
 install_tool cargo-deny 0.20.2
+# The fuzz targets (fuzz/, its own workspace) are built with cargo-fuzz on the stable toolchain
+# with `-s none`: coverage instrumentation without a sanitizer (the sanitizers need nightly).
+install_tool cargo-fuzz 0.13.2
 
 cargo fmt --all --check
 cargo machete
@@ -52,3 +55,18 @@ cargo deny --locked check licenses bans
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+
+# The fuzz workspace: formatted and lint-clean like the main one; every target replays its seed
+# corpus (fuzz/corpus/<target>, written by fuzz/seeds.py), then fuzzes for a few seconds into a
+# scratch corpus, so a crash found on the way fails the run (its input lands in fuzz/artifacts/).
+cargo fmt --manifest-path fuzz/Cargo.toml --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
+fuzz_seconds="${FUZZ_SECONDS:-10}"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+for target in decoder admission gunzip extensions; do
+    (cd fuzz && cargo fuzz run -s none "$target" "corpus/$target" -- -runs=0)
+    mkdir -p "$scratch/$target"
+    (cd fuzz && cargo fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
+        -max_total_time="$fuzz_seconds" -print_final_stats=1)
+done

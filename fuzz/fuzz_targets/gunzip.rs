@@ -1,0 +1,4 @@
+//! Fuzz target: `fuzz::gunzip` on each input (see its documentation for what it checks).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz::gunzip(data));
