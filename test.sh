@@ -66,7 +66,10 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for target in decoder admission gunzip extensions; do
     (cd fuzz && cargo fuzz run -s none "$target" "corpus/$target" -- -runs=0)
-    mkdir -p "$scratch/$target"
-    (cd fuzz && cargo fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
-        -max_total_time="$fuzz_seconds" -print_final_stats=1)
+    # libFuzzer takes -max_total_time=0 as no limit: 0 means replay only.
+    if [ "$fuzz_seconds" -gt 0 ]; then
+        mkdir -p "$scratch/$target"
+        (cd fuzz && cargo fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
+            -max_total_time="$fuzz_seconds" -print_final_stats=1)
+    fi
 done

@@ -21,8 +21,8 @@ for target in decoder admission gunzip extensions; do
     status=0
     cargo fuzz run -s none "$target" "$scratch/$target" "corpus/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
-    executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+    last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
     field() { sed -n "s/.* $1: \([0-9]*\).*/\1/p" <<<"$last"; }
     crashes=$(find "artifacts/$target" -type f -newer "$scratch/$target.started" 2>/dev/null | wc -l)
     [ "$status" -eq 0 ] || crashes="$crashes (exit $status)"

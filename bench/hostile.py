@@ -16,7 +16,9 @@ Phases, each bounded in count and time, all traffic on loopback; the script stop
           (by X-Forwarded-For) posts 2,000 reports under fresh random cluster ids while 500 other
           clusters report from addresses of their own: what each got.
   soak:   for SOAK seconds (default 3600), reports at a fixed 200 a second, each from a new
-          cluster id: RSS each minute, and the end against the value after 5 minutes.
+          cluster id: RSS (anonymous and file-backed) and threads every 10 s; the end against
+          the value after 5 minutes, as single samples and as medians of minutes 4-6 and the
+          last two.
 Then every report answered 204 is looked up through the admin API, or (after a soak) counted in
 the store's gauge: nothing lost.
 
@@ -267,10 +269,30 @@ async def bombs(pid, count, kind):
     }, [cluster] if after == "204" else []
 
 
+def memory_sample(pid, started):
+    """Seconds since `started`, then RSS, its anonymous and file-backed parts (MiB) and the
+    thread count, from /proc."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            fields[name] = value.split()[0] if value.split() else ""
+    mib = lambda name: round(int(fields[name]) / 1024, 1)
+    return [round(time.monotonic() - started), mib("VmRSS"), mib("RssAnon"), mib("RssFile"),
+            int(fields["Threads"])]
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
 async def soak(pid, seconds, rate):
     """Reports at a fixed rate (open loop: each on its own task, so a slow answer does not slow
-    the rate); RSS each minute."""
-    accepted, answers, rss, tasks = [], {}, [], set()
+    the rate); memory every 10 s. The target's figure compares single samples (the one at minute
+    5, the last one); beside it, the medians of minutes 4-6 and of the last two minutes."""
+    accepted, answers, samples, tasks = [], {}, [], set()
 
     async def one():
         cluster = str(uuid.uuid4())
@@ -284,8 +306,8 @@ async def soak(pid, seconds, rate):
     next_sample = started
     while (now := time.monotonic()) < started + seconds:
         if now >= next_sample:
-            rss.append(round(rss_mib(pid), 1))
-            next_sample += 60
+            samples.append(memory_sample(pid, started))
+            next_sample += 10
         due = int((now - started) * rate) + 1
         while sent < due:
             task = asyncio.create_task(one())
@@ -294,12 +316,20 @@ async def soak(pid, seconds, rate):
             sent += 1
         await asyncio.sleep(0.005)
     await asyncio.wait(tasks, timeout=30) if tasks else None
-    rss.append(round(rss_mib(pid), 1))
+    samples.append(memory_sample(pid, started))
+    rss = [sample[1] for sample in samples[::6]]
+    if samples[-1][0] % 60:
+        rss.append(samples[-1][1])
     after_5_min = rss[min(5, len(rss) - 1)]
+    window = lambda low, high: [s[1] for s in samples if low <= s[0] <= high] or [samples[-1][1]]
+    early, late = median(window(240, 360)), median(window(seconds - 120, seconds + 60))
     return {
         "seconds": seconds, "rate": rate, "sent": sent, "answers": answers,
         "rss_mib_each_minute": rss, "rss_after_5_min": after_5_min, "rss_end": rss[-1],
         "end_vs_5_min_percent": round((rss[-1] / after_5_min - 1) * 100, 1),
+        "median_minutes_4_to_6": early, "median_last_2_minutes": late,
+        "medians_percent": round((late / early - 1) * 100, 1),
+        "samples_every_10s": samples,
     }, accepted
 
 

@@ -3,6 +3,7 @@ SCHEMATHESIS_HOOKS: the NDJSON body of `POST /api/v1/import` is sent as text, an
 exclusions.txt lists are dropped, each only where the server's answer names its rule."""
 
 import atexit
+import json
 import pathlib
 import sys
 
@@ -54,11 +55,27 @@ def filter_failure(ctx, failure, case, response):
         if (
             failure.code == rule["code"]
             and case.operation.label == rule["operation"]
-            and rule["answer"] in (response.text or "")
+            and _every_reason_is(response.text or "", rule["answer"])
         ):
             rule["used"] += 1
             return False
     return True
+
+
+def _every_reason_is(answer, text):
+    """Whether every reason the JSON error `answer` gives contains `text`: each of its
+    `problems` when it lists them, else its `error` sentence. A rejection for the listed rule
+    and another reason besides is not dropped."""
+    try:
+        body = json.loads(answer)
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    problems = body.get("problems")
+    if problems:
+        return all(text in str(problem.get("message", "")) for problem in problems)
+    return text in str(body.get("error", ""))
 
 
 @atexit.register

@@ -200,13 +200,66 @@ pub async fn requeue(
 /// Most digits of a time given in unix seconds.
 pub(super) const UNIX_SECONDS_DIGITS: usize = 12;
 
-/// Unix seconds (1 to [`UNIX_SECONDS_DIGITS`] digits) or an RFC 3339 date-time with its offset.
+/// Unix seconds (1 to [`UNIX_SECONDS_DIGITS`] digits) or an RFC 3339 date-time.
 fn parse_time(text: &str) -> Option<i64> {
     if (1..=UNIX_SECONDS_DIGITS).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse().ok();
     }
-    let time: jiff::Timestamp = text.parse().ok()?;
-    Some(time.as_second())
+    rfc3339_seconds(text)
+}
+
+/// The unix seconds of an RFC 3339 date-time, exactly its grammar (what JSON Schema's
+/// `date-time` means): `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, `T` and `Z` in either
+/// case, a leap second taken as the second before it, the fraction dropped.
+fn rfc3339_seconds(text: &str) -> Option<i64> {
+    let number = |at: usize, len: usize| -> Option<i64> {
+        let digits = text.get(at..at + len)?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let bytes = text.as_bytes();
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if !separators
+        .iter()
+        .all(|&(at, byte)| bytes.get(at) == Some(&byte))
+        || !matches!(bytes.get(10), Some(b'T' | b't'))
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let mut rest = text.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &fraction[digits..];
+    }
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let end = text.len();
+            let (hours, minutes) = (number(end - 5, 2)?, number(end - 2, 2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = hours * 3600 + minutes * 60;
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        _ => return None,
+    };
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let date = jiff::civil::Date::new(year as i16, month as i8, day as i8).ok()?;
+    let days = date
+        .duration_since(jiff::civil::date(1970, 1, 1))
+        .as_secs()
+        .div_euclid(86_400);
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second.min(59) - offset)
 }
 
 #[cfg(test)]
@@ -218,13 +271,32 @@ mod tests {
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000));
         assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000));
         assert_eq!(parse_time("2023-11-15T00:13:20+02:00"), Some(1_700_000_000));
-        assert_eq!(parse_time("2023-11-14T22:13:20.5z"), Some(1_700_000_000));
+        assert_eq!(parse_time("2023-11-14t22:13:20.5z"), Some(1_700_000_000));
+        assert_eq!(
+            parse_time("2023-11-14T17:13:20.1234567890123-05:00"),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_time("0001-01-01T00:00:00Z"), Some(-62_135_596_800));
+        assert_eq!(parse_time("9999-12-31T23:59:60Z"), Some(253_402_300_799));
+        assert_eq!(parse_time("2016-12-31T23:59:60Z"), Some(1_483_228_799));
         for bad in [
             "",
             "-5",
             "+5",
             "1234567890123",
             "2023-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2023-11-14 22:13:20Z",
+            "2023-11-14T22:13Z",
+            "2023-11-14T22:13:20",
+            "2023-11-14T22:13:20+02",
+            "2023-11-14T22:13:20+0200",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T24:00:00Z",
+            "2023-11-14T22:13:20+24:00",
+            "2023-11-14T22:13:20Z[Europe/Paris]",
+            "2023-11-14T22:13:20+02:0x",
             "yesterday",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");

@@ -108,7 +108,7 @@ pub async fn import(
             store_batch(&state, std::mem::take(&mut batch), &mut summary).await?;
         }
     }
-    if empty {
+    if empty && broken.is_none() {
         return Err(ApiError::bad_request(
             "the request body is empty: send one record or report per line",
         ));
