@@ -232,6 +232,8 @@ fn cluster_id_schema(rule: ClusterIdRule) -> ObjectBuilder {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::admin_openapi;
     use crate::api::clusters::WINDOW_DIGITS;
     use crate::api::deliveries::UNIX_SECONDS_DIGITS;
@@ -240,19 +242,22 @@ mod tests {
     use crate::stats::dimensions;
     use crate::store::CURSOR_SEQ_DIGITS;
 
+    /// The schema of the parameter `name` of `method path` in `document`.
+    fn parameter_schema(document: &Value, path: &str, method: &str, name: &str) -> Value {
+        document["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|parameter| parameter["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} has no {name}"))["schema"]
+            .clone()
+    }
+
     /// The query parameters' bounds in the admin document are the ones the handlers enforce.
     #[test]
     fn the_documented_bounds_of_paging_and_weeks_are_the_enforced_ones() {
         let document = serde_json::to_value(admin_openapi()).unwrap();
-        let parameter = |path: &str, name: &str| {
-            document["paths"][path]["get"]["parameters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|parameter| parameter["name"] == name)
-                .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
-                .clone()
-        };
+        let parameter = |path: &str, name: &str| parameter_schema(&document, path, "get", name);
         for path in [
             "/api/v1/clusters",
             "/api/v1/clusters/{id}/reports",
@@ -276,15 +281,8 @@ mod tests {
     #[test]
     fn the_documented_grammars_are_the_parsed_ones() {
         let document = serde_json::to_value(admin_openapi()).unwrap();
-        let schema = |path: &str, method: &str, name: &str| {
-            document["paths"][path][method]["parameters"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|parameter| parameter["name"] == name)
-                .unwrap_or_else(|| panic!("{path} has no {name}"))["schema"]
-                .clone()
-        };
+        let schema =
+            |path: &str, method: &str, name: &str| parameter_schema(&document, path, method, name);
         assert_eq!(
             schema("/api/v1/stats", "get", "window")["pattern"],
             format!("^[1-9][0-9]{{0,{}}}[smhdw]$", WINDOW_DIGITS - 1)
