@@ -1,4 +1,5 @@
--- wrk script: POST the Spartakus README report under a distinct cluster id per request.
+-- wrk script: POST the Spartakus README report under a distinct, random cluster id per request
+-- (random as `uuidgen` makes them, so the store's indexes see keys in no particular order).
 -- Usage: wrk -t2 -c32 -d10s -s bench/post.lua http://127.0.0.1:18080/api/v1
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -13,6 +14,14 @@ local thread_tag = 0
 function setup(thread)
   thread_tag = thread_tag + 1
   thread:set("tag", thread_tag)
+end
+
+-- Every thread of every run draws other ids: seeded from the kernel, not from the clock.
+function init(args)
+  local urandom = assert(io.open("/dev/urandom", "rb"))
+  local a, b, c, d = urandom:read(4):byte(1, 4)
+  urandom:close()
+  math.randomseed(((a * 256 + b) * 256 + c) * 128 + d % 128)
 end
 
 function request()

@@ -1,125 +1,206 @@
 #!/usr/bin/env bash
 # Benchmarks, printed as JSON lines and Markdown (see BENCHMARKS.md):
 #
-# collector: the release collector (embedded store, no sink, default limits) against a do-nothing
-#   axum server in the same run, closed loop with 32 connections, then open loop at half the
-#   collector's measured maximum for latency. The load generator shares the machine's cores
-#   with the server under test.
+# collector: the release collector (embedded store, no sink, every background task at its
+#   default: group commit, checkpoints, the weekly rollup every minute) beside a do-nothing axum
+#   server and, when SPARTAKUS_COLLECTOR names its binary, the Spartakus collector
+#   (`--database=stdout` to /dev/null), all in one invocation, inside a network namespace of their
+#   own with only loopback up (`unshare -n`; the Spartakus collector binds every interface).
+#   Two closed-loop generators, 32 keep-alive connections, a distinct random cluster id per
+#   request: bench/src/bin/loadgen.rs and wrk (bench/post.lua; installed through apt when
+#   missing). ROUNDS rounds (default 3), each server under each generator in turn; medians and
+#   ratios. Then the open loop at half the collector's median maximum, against the collector and
+#   the do-nothing server at the same offered rate. At the end, the collector must have caught
+#   up: every acknowledged report counted by its read API and folded by the rollup. The
+#   generators share the machine's cores with the server under test. COLLECTOR_ARGS adds flags
+#   to the collector (a sink, for instance).
 # volunteer: the volunteer as shipped (the size-optimised `volunteer` profile) reading the
 #   Kubernetes API stand-in at several cluster sizes: peak RSS (GNU time), wall time, API requests.
 #
-#   bench/run.sh [seconds per collector run, default 10] [collector|volunteer|all, default all]
+#   bench/run.sh [seconds per run, default 60] [collector|volunteer|all, default all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_PER_RUN="${1:-10}"
+SECONDS_PER_RUN="${1:-60}"
 WHICH="${2:-all}"
+ROUNDS="${ROUNDS:-3}"
 CONNECTIONS=32
 
 if [ "$WHICH" = volunteer ] || [ "$WHICH" = all ]; then
     bench/volunteer.sh
 fi
 [ "$WHICH" = collector ] || [ "$WHICH" = all ] || exit 0
-cargo build --release --locked -p collector -p bench >&2
+if [ -z "${BENCH_IN_NAMESPACE:-}" ]; then
+    cargo build --release --locked -p collector -p bench >&2
+    if ! command -v wrk >/dev/null; then
+        apt-get install -y wrk >&2 || sudo apt-get install -y wrk >&2
+    fi
+    if unshare -n true 2>/dev/null; then
+        exec unshare -n env BENCH_IN_NAMESPACE=1 "$0" "$SECONDS_PER_RUN" collector
+    elif [ -n "${SPARTAKUS_COLLECTOR:-}" ]; then
+        echo "the Spartakus collector binds every interface: run this where unshare -n works" >&2
+        exit 1
+    fi
+    echo "unshare -n is not available: measuring on the host's loopback" >&2
+else
+    ip link set lo up
+fi
 
 work="$(mktemp -d)"
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill -9 "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 source bench/lib.sh
 
 target/release/noop-server --listen 127.0.0.1:18081 2>"$work/noop.log" &
 pids+=($!)
+# shellcheck disable=SC2086 # COLLECTOR_ARGS is a list of flags
 target/release/collector --data-dir "$work/data" --listen 127.0.0.1:18080 \
-    --admin-listen 127.0.0.1:19090 2>"$work/collector.log" &
+    --admin-listen 127.0.0.1:19090 --rate-limit-per-hour 0 ${COLLECTOR_ARGS:-} \
+    2>"$work/collector.log" &
 collector_pid=$!
 pids+=($collector_pid)
+servers=(collector:18080 noop:18081)
+if [ -n "${SPARTAKUS_COLLECTOR:-}" ]; then
+    "$SPARTAKUS_COLLECTOR" collector --port=18082 --database=stdout >/dev/null 2>"$work/spartakus.log" &
+    pids+=($!)
+    servers=(collector:18080 spartakus:18082 noop:18081)
+    wait_for_port 18082
+fi
 wait_for_port 18081
 wait_for_port 18080
 
-# load PORT LABEL DURATION CONNECTIONS [more loadgen flags]
-load() { target/release/loadgen --target "127.0.0.1:$1" --label "$2" --duration "$3" \
+# loadgen PORT LABEL DURATION CONNECTIONS [more loadgen flags]: one JSON line.
+loadgen() { target/release/loadgen --target "127.0.0.1:$1" --label "$2" --duration "$3" \
     --connections "$4" "${@:5}"; }
-
-# Warm-up (connection setup, page cache, SQLite file growth), not reported.
-load 18080 warmup 2s "$CONNECTIONS" >/dev/null
-load 18081 warmup 2s "$CONNECTIONS" >/dev/null
-
+# wrk_run PORT LABEL DURATION: the same JSON line's fields from wrk's summary.
+wrk_run() {
+    wrk -t2 -c"$CONNECTIONS" -d"$3" --latency -s bench/post.lua "http://127.0.0.1:$1/api/v1" \
+        | python3 -c '
+import json, re, sys
+out, label, seconds = sys.stdin.read(), sys.argv[1], float(sys.argv[2].rstrip("s"))
+unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+def ms(q):
+    value, u = re.search(rf"^\s*{q}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * unit[u]
+total = int(re.search(r"(\d+) requests in", out).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+failed = int(bad.group(1)) if bad else 0
+errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+print(json.dumps({"label": label, "generator": "wrk", "mode": "closed", "ok": total - failed,
+    "failed": failed + errors, "throughput": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+    "p50_ms": ms(50), "p99_ms": ms(99)}))' "$2" "$3"
+}
 # CPU ticks of each collector thread (name and utime+stime), to say where the time goes.
 thread_ticks() { for t in /proc/"$collector_pid"/task/*; do
-    echo "$(cat "$t/comm" | tr ' ' '_') $(awk '{print $14 + $15}' "$t/stat")"; done; }
+    echo "$(tr ' ' '_' <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
+accepted() { curl -s 127.0.0.1:19090/metrics \
+    | awk '/^collector_reports_total\{outcome="accepted"\}/ {print $2}'; }
 
-noop=$(load 18081 noop "${SECONDS_PER_RUN}s" "$CONNECTIONS")
-ticks_before=$(thread_ticks)
-collector=$(load 18080 collector "${SECONDS_PER_RUN}s" "$CONNECTIONS")
-ticks_after=$(thread_ticks)
-max=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["throughput"])' "$collector")
-half=$(python3 -c "print(round($max / 2))")
-before=$(curl -s 127.0.0.1:19090/metrics)
-latency=$(load 18080 collector-half-rate "${SECONDS_PER_RUN}s" 64 --rate "$half" --threads 4)
-after=$(curl -s 127.0.0.1:19090/metrics)
-# The collector's own view of the same run: p99 of its request-duration histogram (bucket bound).
-server_p99=$(python3 - "$before" "$after" <<'PY'
-import re, sys
-def buckets(text):
-    pattern = r'collector_http_request_duration_seconds_bucket\{le="([^"]+)",route="/api/v1",status="204"\} (\d+)'
-    return {le: int(n) for le, n in re.findall(pattern, text)}
-b, a = buckets(sys.argv[1]), buckets(sys.argv[2])
-counts = sorted(((float(le), a[le] - b.get(le, 0)) for le in a), key=lambda x: x[0])
-total = counts[-1][1]
-print(next(f"{le * 1000:g}" for le, n in counts if n >= 0.99 * total))
+# Warm-up (connection setup, page cache, SQLite file growth), not reported.
+for server in "${servers[@]}"; do
+    loadgen "${server#*:}" warmup 3s "$CONNECTIONS" >/dev/null
+done
+
+runs=()
+cpu=()
+for round in $(seq 1 "$ROUNDS"); do
+    for server in "${servers[@]}"; do
+        name="${server%%:*}" port="${server#*:}"
+        before=$(thread_ticks) stored_before=$(accepted)
+        runs+=("$(loadgen "$port" "$name" "${SECONDS_PER_RUN}s" "$CONNECTIONS")")
+        if [ "$name" = collector ]; then
+            cpu+=("$(printf '%s\n--\n%s\n--\n%s %s' "$before" "$(thread_ticks)" "$stored_before" "$(accepted)")")
+        fi
+        runs+=("$(wrk_run "$port" "$name" "${SECONDS_PER_RUN}s")")
+    done
+done
+median_max=$(python3 - "${runs[@]}" <<'PY'
+import json, statistics, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+print(round(statistics.median(r["throughput"] for r in runs
+                              if r["label"] == "collector" and "generator" not in r)))
 PY
 )
-stored=$(curl -s 127.0.0.1:19090/metrics | grep '^collector_reports_total{outcome="accepted"}' | awk '{print $2}')
+half=$((median_max / 2))
+open_runs=()
+for server in collector:18080 noop:18081; do
+    open_runs+=("$(loadgen "${server#*:}" "${server%%:*}" "${SECONDS_PER_RUN}s" 64 --rate "$half" --threads 4)")
+done
 
-# The same closed loop with wrk, when installed, for comparison with numbers measured by wrk.
-wrk_noop="" wrk_collector=""
-if command -v wrk >/dev/null; then
-    wrk_rate() { wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s bench/post.lua "http://127.0.0.1:$1/api/v1" \
-        | awk '/Requests\/sec/ {print $2}'; }
-    wrk_noop=$(wrk_rate 18081)
-    wrk_collector=$(wrk_rate 18080)
-fi
+# Caught up: every acknowledged report counted by the read API and folded by the rollup (the
+# next rollup at most a minute away), or say how far behind it is.
+total=$(accepted)
+caught_up=no
+for _ in $(seq 1 90); do
+    counted=$(curl -s "127.0.0.1:19090/api/v1/stats?window=1d" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clusters"])')
+    rolled=$(curl -s 127.0.0.1:19090/metrics | awk '/^collector_stats_rolled_up_reports_total/ {print $2}')
+    if [ "${counted%.*}" = "${total%.*}" ] && [ "${rolled%.*}" -ge "${total%.*}" ]; then caught_up=yes; break; fi
+    sleep 1
+done
 
-echo "$noop"; echo "$collector"; echo "$latency"
-python3 - "$noop" "$collector" "$latency" "$stored" "$wrk_noop" "$wrk_collector" "$server_p99" \
-    "$ticks_before" "$ticks_after" "$(getconf CLK_TCK)" <<'PY'
-import json, sys, os, platform, subprocess, datetime
+printf '%s\n' "${runs[@]}" "${open_runs[@]}"
+python3 - "$total" "$counted" "$rolled" "$caught_up" "$(getconf CLK_TCK)" "$SECONDS_PER_RUN" \
+    "${#cpu[@]}" "${cpu[@]}" "${runs[@]}" -- "${open_runs[@]}" <<'PY'
+import json, statistics, sys
 from collections import defaultdict
-noop, coll, lat = (json.loads(a) for a in sys.argv[1:4])
-stored, wrk_noop, wrk_coll, server_p99 = sys.argv[4:8]
-def by_thread(text):
-    ticks = defaultdict(int)
+total, counted, rolled, caught_up, hz, seconds, n_cpu = sys.argv[1:8]
+hz, n_cpu = int(hz), int(n_cpu)
+cpu_runs = sys.argv[8:8 + n_cpu]
+rest = sys.argv[8 + n_cpu:]
+split = rest.index("--")
+runs = [json.loads(a) for a in rest[:split]]
+opens = [json.loads(a) for a in rest[split + 1:]]
+def ticks(text):
+    out = defaultdict(int)
     for line in text.splitlines():
         name, n = line.rsplit(" ", 1)
-        ticks[name] += int(n)
-    return ticks
-before, after, hz = by_thread(sys.argv[8]), by_thread(sys.argv[9]), int(sys.argv[10])
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+        out[name] += int(n)
+    return out
+per_thread = defaultdict(list)
+for run in cpu_runs:
+    before, after, counts = run.split("\n--\n")
+    b, a = ticks(before), ticks(after)
+    n = float(counts.split()[1]) - float(counts.split()[0])
+    for name in set(a) | set(b):
+        per_thread[name].append((a[name] - b.get(name, 0)) / hz * 1e6 / n)
+names = sorted({r["label"] for r in runs}, key=["collector", "spartakus", "noop"].index)
+gens = ["loadgen", "wrk"]
+med = {}
 print()
-print(f"Measured {datetime.date.today()} on {os.cpu_count()} x {cpu}, Linux {platform.release()}; "
-      f"load generator on the same cores.")
+print(f"{seconds} s a run, 32 connections, a random cluster id per request; the generators share the cores.")
 print()
-print("| run | mode | throughput (reports/s) | p50 ms | p99 ms | non-204 |")
+print("| server | generator | closed-loop throughput per run (reports/s) | median | p99 ms (median) | failed |")
 print("|---|---|---|---|---|---|")
-for r in (noop, coll, lat):
-    mode = "closed, 32 conns" if r["mode"] == "closed" else f"open, {r['offered_rate']:.0f}/s offered, 64 conns"
-    print(f"| {r['label']} | {mode} | {r['throughput']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} |")
+for name in names:
+    for gen in gens:
+        rs = [r for r in runs if r["label"] == name and r.get("generator", "loadgen") == gen]
+        med[name, gen] = statistics.median(r["throughput"] for r in rs)
+        print(f"| {name} | {gen} | {' · '.join(format(r['throughput'], ',.0f') for r in rs)} | "
+              f"{med[name, gen]:,.0f} | {statistics.median(r['p99_ms'] for r in rs):.2f} | "
+              f"{sum(r['failed'] for r in rs)} |")
 print()
-print(f"collector / no-op ceiling: {coll['throughput'] / noop['throughput']:.0%}; "
-      f"reports durably stored during the whole run: {stored}; "
-      f"collector-side p99 of the open-loop run: <= {server_p99} ms")
+for gen in gens:
+    line = f"- {gen}: collector / do-nothing {med['collector', gen] / med['noop', gen]:.0%}"
+    if "spartakus" in names:
+        line += f"; collector / Spartakus {med['collector', gen] / med['spartakus', gen]:.2f}x"
+    print(line)
 print()
-print("collector CPU per stored report during the closed-loop run, by thread:")
-total = 0.0
-for name in sorted(after):
-    micros = (after[name] - before.get(name, 0)) / hz * 1e6 / coll["ok"]
-    total += micros
-    if micros >= 0.05:
-        print(f"- {name}: {micros:.1f} us")
-print(f"- all threads: {total:.1f} us")
-if wrk_noop and wrk_coll:
-    print()
-    print(f"wrk -t2 -c32 (bench/post.lua): no-op {float(wrk_noop):,.0f}/s, collector {float(wrk_coll):,.0f}/s "
-          f"({float(wrk_coll) / float(wrk_noop):.0%} of its no-op ceiling)")
+print("| open loop, 64 connections | offered/s | achieved/s | p50 ms | p99 ms | failed |")
+print("|---|---|---|---|---|---|")
+for r in opens:
+    print(f"| {r['label']} | {r['offered_rate']:,.0f} | {r['throughput']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} |")
+print()
+print("collector CPU per stored report in its loadgen runs (median over the rounds), by thread:")
+total_cpu = 0.0
+for name in sorted(per_thread):
+    m = statistics.median(per_thread[name])
+    total_cpu += m
+    if m >= 0.05:
+        print(f"- {name}: {m:.1f} us")
+print(f"- all threads: {total_cpu:.1f} us")
+print()
+print(f"caught up at the end: {caught_up} ({int(float(total)):,} reports acknowledged, "
+      f"{int(float(counted)):,} counted by GET /api/v1/stats, {int(float(rolled)):,} folded by the rollup)")
 PY
+machine

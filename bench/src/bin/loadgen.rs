@@ -1,7 +1,9 @@
 //! HTTP/1.1 load generator for `POST /api/v1`: closed loop (N connections, each sending as soon
 //! as its last answer came) or open loop (a fixed offered rate, latency measured from each
 //! request's scheduled send time so queueing is never hidden). Every request carries the
-//! Spartakus README report under a distinct cluster id.
+//! Spartakus README report under a distinct cluster id: random, as `uuidgen` makes them, so that
+//! the store's indexes see keys in no particular order (`--sequential-ids` sends ids that sort
+//! in the order they are sent, which flatters a B-tree: kept to show the difference).
 //!
 //! It speaks HTTP/1.1 over raw keep-alive sockets with one prebuilt request patched in place,
 //! like wrk, because it shares the cores with the server it measures: a full HTTP client spent
@@ -42,6 +44,9 @@ struct Args {
     /// Stop after this many requests (at the latest at `--duration`).
     #[arg(long)]
     requests: Option<u64>,
+    /// Cluster ids that sort in the order they are sent, instead of random ones.
+    #[arg(long)]
+    sequential_ids: bool,
 }
 
 /// Tallies of one connection.
@@ -68,7 +73,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .split_once(README_CLUSTER)
         .context("the fixture names its cluster")?;
     let body_parts: Arc<(String, String)> = Arc::new((before.to_string(), after.to_string()));
-    let run_id = uuid::Uuid::new_v4().as_u128() & !0xffff_ffff_u128;
+    let run_id = uuid::Uuid::new_v4().as_u128();
     let next_ticket = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + args.duration;
@@ -162,7 +167,7 @@ async fn connection(
             // (Never for the closed loop: a timer rounds even a past deadline up to ~1 ms.)
             tokio::time::sleep_until(scheduled).await;
         }
-        uuid::Uuid::from_u128(run_id | u128::from(ticket))
+        uuid::Uuid::from_u128(cluster_id(run_id, ticket, args.sequential_ids))
             .hyphenated()
             .encode_lower(&mut request[id_at..id_at + 36]);
         stream.write_all(&request).await?;
@@ -176,6 +181,21 @@ async fn connection(
         }
     }
     Ok(tally)
+}
+
+/// The cluster id of request `ticket` in the run `run_id`: distinct for every ticket of a run (and
+/// between runs but for a 2^-64 chance). Random: the leading 64 bits are SplitMix64's output
+/// function of the ticket mixed with the run, a bijection, so no two tickets share them.
+/// Sequential: the run's leading bits and the ticket in the last 32.
+fn cluster_id(run_id: u128, ticket: u64, sequential: bool) -> u128 {
+    if sequential {
+        return (run_id & !0xffff_ffff_u128) | u128::from(ticket);
+    }
+    let mut z = ticket ^ (run_id >> 64) as u64;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (u128::from(z) << 64) | (run_id & u128::from(u64::MAX))
 }
 
 /// Reads one HTTP/1.1 response (headers and a Content-Length body); returns its status.
