@@ -13,7 +13,8 @@
 #   the do-nothing server at the same offered rate. At the end, the collector must have caught
 #   up: every acknowledged report counted by its read API and folded by the rollup. The
 #   generators share the machine's cores with the server under test. COLLECTOR_ARGS adds flags
-#   to the collector (a sink, for instance).
+#   to the collector (a sink, for instance). SEQUENTIAL_IDS=1 adds a loadgen run with ids that
+#   sort in the order they are sent (`--sequential-ids`) after each collector run.
 # volunteer: the volunteer as shipped (the size-optimised `volunteer` profile) reading the
 #   Kubernetes API stand-in at several cluster sizes: peak RSS (GNU time), wall time, API requests.
 #
@@ -109,10 +110,17 @@ for round in $(seq 1 "$ROUNDS"); do
         name="${server%%:*}" port="${server#*:}"
         before=$(thread_ticks) stored_before=$(accepted)
         runs+=("$(loadgen "$port" "$name" "${SECONDS_PER_RUN}s" "$CONNECTIONS")")
+        echo "${runs[-1]}"
         if [ "$name" = collector ]; then
             cpu+=("$(printf '%s\n--\n%s\n--\n%s %s' "$before" "$(thread_ticks)" "$stored_before" "$(accepted)")")
         fi
         runs+=("$(wrk_run "$port" "$name" "${SECONDS_PER_RUN}s")")
+        echo "${runs[-1]}"
+        if [ "$name" = collector ] && [ "${SEQUENTIAL_IDS:-0}" = 1 ]; then
+            runs+=("$(loadgen "$port" collector-sequential-ids "${SECONDS_PER_RUN}s" \
+                "$CONNECTIONS" --sequential-ids)")
+            echo "${runs[-1]}"
+        fi
     done
 done
 median_max=$(python3 - "${runs[@]}" <<'PY'
@@ -126,20 +134,25 @@ half=$((median_max / 2))
 open_runs=()
 for server in collector:18080 noop:18081; do
     open_runs+=("$(loadgen "${server#*:}" "${server%%:*}" "${SECONDS_PER_RUN}s" 64 --rate "$half" --threads 4)")
+    echo "${open_runs[-1]}"
 done
 
-# Caught up: every acknowledged report counted by the read API and folded by the rollup (the
-# next rollup at most a minute away), or say how far behind it is.
-total=$(accepted)
-caught_up=no
-for _ in $(seq 1 90); do
-    counted=$(curl -s "127.0.0.1:19090/api/v1/stats?window=1d" | python3 -c 'import json,sys; print(json.load(sys.stdin)["clusters"])')
-    rolled=$(curl -s 127.0.0.1:19090/metrics | awk '/^collector_stats_rolled_up_reports_total/ {print $2}')
-    if [ "${counted%.*}" = "${total%.*}" ] && [ "${rolled%.*}" -ge "${total%.*}" ]; then caught_up=yes; break; fi
+# Caught up: every report folded by the rollup (the next rollup at most a minute away), then
+# every acknowledged report counted by the read API (each is a cluster of its own; a request cut
+# off when a run ends may be stored without being acknowledged, so the count may be higher).
+metric() { curl -s 127.0.0.1:19090/metrics | awk -v name="$1" '$1 == name {print int($2)}'; }
+total=$(metric 'collector_reports_total{outcome="accepted"}')
+rolled=0
+for _ in $(seq 1 120); do
+    rolled=$(metric collector_stats_rolled_up_reports_total)
+    [ "${rolled:-0}" -ge "$total" ] && break
     sleep 1
 done
+counted=$(curl -s -m 600 "127.0.0.1:19090/api/v1/stats?window=1d" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["clusters"])' || echo 0)
+caught_up=no
+if [ "${rolled:-0}" -ge "$total" ] && [ "$counted" -ge "$total" ]; then caught_up=yes; fi
 
-printf '%s\n' "${runs[@]}" "${open_runs[@]}"
 python3 - "$total" "$counted" "$rolled" "$caught_up" "$(getconf CLK_TCK)" "$SECONDS_PER_RUN" \
     "${#cpu[@]}" "${cpu[@]}" "${runs[@]}" -- "${open_runs[@]}" <<'PY'
 import json, statistics, sys
@@ -164,7 +177,8 @@ for run in cpu_runs:
     n = float(counts.split()[1]) - float(counts.split()[0])
     for name in set(a) | set(b):
         per_thread[name].append((a[name] - b.get(name, 0)) / hz * 1e6 / n)
-names = sorted({r["label"] for r in runs}, key=["collector", "spartakus", "noop"].index)
+names = sorted({r["label"] for r in runs},
+               key=["collector", "collector-sequential-ids", "spartakus", "noop"].index)
 gens = ["loadgen", "wrk"]
 med = {}
 print()
@@ -175,6 +189,8 @@ print("|---|---|---|---|---|---|")
 for name in names:
     for gen in gens:
         rs = [r for r in runs if r["label"] == name and r.get("generator", "loadgen") == gen]
+        if not rs:
+            continue
         med[name, gen] = statistics.median(r["throughput"] for r in rs)
         print(f"| {name} | {gen} | {' · '.join(format(r['throughput'], ',.0f') for r in rs)} | "
               f"{med[name, gen]:,.0f} | {statistics.median(r['p99_ms'] for r in rs):.2f} | "
@@ -200,7 +216,7 @@ for name in sorted(per_thread):
         print(f"- {name}: {m:.1f} us")
 print(f"- all threads: {total_cpu:.1f} us")
 print()
-print(f"caught up at the end: {caught_up} ({int(float(total)):,} reports acknowledged, "
-      f"{int(float(counted)):,} counted by GET /api/v1/stats, {int(float(rolled)):,} folded by the rollup)")
+print(f"caught up at the end: {caught_up} ({int(total):,} reports acknowledged, "
+      f"{int(rolled):,} folded by the rollup, {int(counted):,} clusters counted by GET /api/v1/stats)")
 PY
 machine
