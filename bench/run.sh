@@ -105,17 +105,26 @@ done
 
 runs=()
 cpu=()
+# run_loadgen NAME PORT / run_wrk NAME PORT: one closed-loop run, kept and printed.
+run_loadgen() {
+    local before stored_before
+    before=$(thread_ticks) stored_before=$(accepted)
+    runs+=("$(loadgen "$2" "$1" "${SECONDS_PER_RUN}s" "$CONNECTIONS")")
+    echo "${runs[-1]}"
+    if [ "$1" = collector ]; then
+        cpu+=("$(printf '%s\n--\n%s\n--\n%s %s' "$before" "$(thread_ticks)" "$stored_before" "$(accepted)")")
+    fi
+}
+run_wrk() { runs+=("$(wrk_run "$2" "$1" "${SECONDS_PER_RUN}s")"); echo "${runs[-1]}"; }
 for round in $(seq 1 "$ROUNDS"); do
     for server in "${servers[@]}"; do
         name="${server%%:*}" port="${server#*:}"
-        before=$(thread_ticks) stored_before=$(accepted)
-        runs+=("$(loadgen "$port" "$name" "${SECONDS_PER_RUN}s" "$CONNECTIONS")")
-        echo "${runs[-1]}"
-        if [ "$name" = collector ]; then
-            cpu+=("$(printf '%s\n--\n%s\n--\n%s %s' "$before" "$(thread_ticks)" "$stored_before" "$(accepted)")")
+        # The store grows with every run: the generators take turns going first.
+        if [ $((round % 2)) = 1 ]; then
+            run_loadgen "$name" "$port"; run_wrk "$name" "$port"
+        else
+            run_wrk "$name" "$port"; run_loadgen "$name" "$port"
         fi
-        runs+=("$(wrk_run "$port" "$name" "${SECONDS_PER_RUN}s")")
-        echo "${runs[-1]}"
         if [ "$name" = collector ] && [ "${SEQUENTIAL_IDS:-0}" = 1 ]; then
             runs+=("$(loadgen "$port" collector-sequential-ids "${SECONDS_PER_RUN}s" \
                 "$CONNECTIONS" --sequential-ids)")
