@@ -13,7 +13,8 @@
 #   the do-nothing server at the same offered rate. At the end, the collector must have caught
 #   up: every acknowledged report counted by its read API and folded by the rollup. The
 #   generators share the machine's cores with the server under test. COLLECTOR_ARGS adds flags
-#   to the collector (a sink, for instance). SEQUENTIAL_IDS=1 adds a loadgen run with ids that
+#   to the collector (a sink, for instance); BENCH_NAMESPACE=0 stays on the host's loopback (for a
+#   sink's peer listening there; not with the Spartakus collector). SEQUENTIAL_IDS=1 adds a loadgen run with ids that
 #   sort in the order they are sent (`--sequential-ids`) after each collector run.
 # volunteer: the volunteer as shipped (the size-optimised `volunteer` profile) reading the
 #   Kubernetes API stand-in at several cluster sizes: peak RSS (GNU time), wall time, API requests.
@@ -35,13 +36,13 @@ if [ -z "${BENCH_IN_NAMESPACE:-}" ]; then
     if ! command -v wrk >/dev/null; then
         apt-get install -y wrk >&2 || sudo apt-get install -y wrk >&2
     fi
-    if unshare -n true 2>/dev/null; then
+    if [ "${BENCH_NAMESPACE:-1}" = 1 ] && unshare -n true 2>/dev/null; then
         exec unshare -n env BENCH_IN_NAMESPACE=1 "$0" "$SECONDS_PER_RUN" collector
     elif [ -n "${SPARTAKUS_COLLECTOR:-}" ]; then
         echo "the Spartakus collector binds every interface: run this where unshare -n works" >&2
         exit 1
     fi
-    echo "unshare -n is not available: measuring on the host's loopback" >&2
+    echo "measuring on the host's loopback, not in a namespace of its own" >&2
 else
     ip link set lo up
 fi
@@ -79,7 +80,7 @@ wrk_run() {
     wrk -t2 -c"$CONNECTIONS" -d"$3" --latency -s bench/post.lua "http://127.0.0.1:$1/api/v1" \
         | python3 -c '
 import json, re, sys
-out, label, seconds = sys.stdin.read(), sys.argv[1], float(sys.argv[2].rstrip("s"))
+out, label = sys.stdin.read(), sys.argv[1]
 unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 def ms(q):
     value, u = re.search(rf"^\s*{q}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
@@ -90,13 +91,14 @@ failed = int(bad.group(1)) if bad else 0
 errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
 print(json.dumps({"label": label, "generator": "wrk", "mode": "closed", "ok": total - failed,
     "failed": failed + errors, "throughput": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-    "p50_ms": ms(50), "p99_ms": ms(99)}))' "$2" "$3"
+    "p50_ms": ms(50), "p99_ms": ms(99)}))' "$2"
 }
 # CPU ticks of each collector thread (name and utime+stime), to say where the time goes.
 thread_ticks() { for t in /proc/"$collector_pid"/task/*; do
     echo "$(tr ' ' '_' <"$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
-accepted() { curl -s 127.0.0.1:19090/metrics \
-    | awk '/^collector_reports_total\{outcome="accepted"\}/ {print $2}'; }
+# metric NAME: the collector's value of one metric (the whole name with its labels), as an integer.
+metric() { curl -s 127.0.0.1:19090/metrics | awk -v name="$1" '$1 == name {print int($2)}'; }
+accepted() { metric 'collector_reports_total{outcome="accepted"}'; }
 
 # Warm-up (connection setup, page cache, SQLite file growth), not reported.
 for server in "${servers[@]}"; do
@@ -105,11 +107,12 @@ done
 
 runs=()
 cpu=()
-# run_loadgen NAME PORT / run_wrk NAME PORT: one closed-loop run, kept and printed.
+# run_loadgen NAME PORT [loadgen flags] / run_wrk NAME PORT: one closed-loop run, kept and
+# printed; the collector's CPU by thread is kept for its runs named `collector`.
 run_loadgen() {
     local before stored_before
     before=$(thread_ticks) stored_before=$(accepted)
-    runs+=("$(loadgen "$2" "$1" "${SECONDS_PER_RUN}s" "$CONNECTIONS")")
+    runs+=("$(loadgen "$2" "$1" "${SECONDS_PER_RUN}s" "$CONNECTIONS" "${@:3}")")
     echo "${runs[-1]}"
     if [ "$1" = collector ]; then
         cpu+=("$(printf '%s\n--\n%s\n--\n%s %s' "$before" "$(thread_ticks)" "$stored_before" "$(accepted)")")
@@ -126,9 +129,7 @@ for round in $(seq 1 "$ROUNDS"); do
             run_wrk "$name" "$port"; run_loadgen "$name" "$port"
         fi
         if [ "$name" = collector ] && [ "${SEQUENTIAL_IDS:-0}" = 1 ]; then
-            runs+=("$(loadgen "$port" collector-sequential-ids "${SECONDS_PER_RUN}s" \
-                "$CONNECTIONS" --sequential-ids)")
-            echo "${runs[-1]}"
+            run_loadgen collector-sequential-ids "$port" --sequential-ids
         fi
     done
 done
@@ -141,16 +142,30 @@ PY
 )
 half=$((median_max / 2))
 open_runs=()
+metrics_before=$(curl -s 127.0.0.1:19090/metrics)
 for server in collector:18080 noop:18081; do
     open_runs+=("$(loadgen "${server#*:}" "${server%%:*}" "${SECONDS_PER_RUN}s" 64 --rate "$half" --threads 4)")
     echo "${open_runs[-1]}"
+    if [ "${server%%:*}" = collector ]; then metrics_after=$(curl -s 127.0.0.1:19090/metrics); fi
 done
+# The collector's own view of its open-loop run: p99 of its request-duration histogram (the
+# bound of the bucket it falls in).
+server_p99=$(python3 - "$metrics_before" "$metrics_after" <<'PY'
+import re, sys
+def buckets(text):
+    pattern = r'collector_http_request_duration_seconds_bucket\{le="([^"]+)",route="/api/v1",status="204"\} (\d+)'
+    return {le: int(n) for le, n in re.findall(pattern, text)}
+b, a = buckets(sys.argv[1]), buckets(sys.argv[2])
+counts = sorted(((float(le), a[le] - b.get(le, 0)) for le in a), key=lambda x: x[0])
+total = counts[-1][1]
+print(next(f"{le * 1000:g}" for le, n in counts if n >= 0.99 * total))
+PY
+)
 
 # Caught up: every report folded by the rollup (the next rollup at most a minute away), then
 # every acknowledged report counted by the read API (each is a cluster of its own; a request cut
 # off when a run ends may be stored without being acknowledged, so the count may be higher).
-metric() { curl -s 127.0.0.1:19090/metrics | awk -v name="$1" '$1 == name {print int($2)}'; }
-total=$(metric 'collector_reports_total{outcome="accepted"}')
+total=$(accepted)
 rolled=0
 for _ in $(seq 1 120); do
     rolled=$(metric collector_stats_rolled_up_reports_total)
@@ -162,14 +177,14 @@ counted=$(curl -s -m 600 "127.0.0.1:19090/api/v1/stats?window=1d" \
 caught_up=no
 if [ "${rolled:-0}" -ge "$total" ] && [ "$counted" -ge "$total" ]; then caught_up=yes; fi
 
-python3 - "$total" "$counted" "$rolled" "$caught_up" "$(getconf CLK_TCK)" "$SECONDS_PER_RUN" \
+python3 - "$total" "$counted" "$rolled" "$caught_up" "$(getconf CLK_TCK)" "$SECONDS_PER_RUN" "$server_p99" \
     "${#cpu[@]}" "${cpu[@]}" "${runs[@]}" -- "${open_runs[@]}" <<'PY'
 import json, statistics, sys
 from collections import defaultdict
-total, counted, rolled, caught_up, hz, seconds, n_cpu = sys.argv[1:8]
+total, counted, rolled, caught_up, hz, seconds, server_p99, n_cpu = sys.argv[1:9]
 hz, n_cpu = int(hz), int(n_cpu)
-cpu_runs = sys.argv[8:8 + n_cpu]
-rest = sys.argv[8 + n_cpu:]
+cpu_runs = sys.argv[9:9 + n_cpu]
+rest = sys.argv[9 + n_cpu:]
 split = rest.index("--")
 runs = [json.loads(a) for a in rest[:split]]
 opens = [json.loads(a) for a in rest[split + 1:]]
@@ -215,6 +230,8 @@ print("| open loop, 64 connections | offered/s | achieved/s | p50 ms | p99 ms | 
 print("|---|---|---|---|---|---|")
 for r in opens:
     print(f"| {r['label']} | {r['offered_rate']:,.0f} | {r['throughput']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['failed']} |")
+print()
+print(f"the collector's own p99 of its open-loop run (request-duration histogram): <= {server_p99} ms")
 print()
 print("collector CPU per stored report in its loadgen runs (median over the rounds), by thread:")
 total_cpu = 0.0
