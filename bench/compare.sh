@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two collector binaries side by side in one invocation: each on a fresh store of its own, the
 # closed-loop load generator (bench/src/bin/loadgen.rs, 32 connections, a distinct cluster per
-# report) alternated between them ROUNDS times for SECONDS_PER_RUN seconds; prints each run's
-# JSON line and the medians. For a change on the ingest path: build the commit before it,
+# report) alternated between them ROUNDS times for SECONDS_PER_RUN seconds, the collector not
+# under load stopped meanwhile; prints each run's JSON line and the medians. For a change on the ingest path: build the commit before it,
 # copy its binary aside, build this one, and compare.
 #
 # With INSTRUCTIONS=1, instead: each binary under valgrind's callgrind taking 4,000 reports over 4
@@ -19,7 +19,7 @@ cargo build --release --locked -p bench --bin loadgen >&2
 
 work="$(mktemp -d)"
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill -CONT "${pids[@]}" 2>/dev/null || true; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 source bench/lib.sh
 
@@ -49,14 +49,25 @@ if [ "${INSTRUCTIONS:-0}" = 1 ]; then
 fi
 start before "$BEFORE" 18680 19690
 start after "$AFTER" 18780 19790
-load() { target/release/loadgen --target "127.0.0.1:$1" --label "$2" \
-    --duration "${SECONDS_PER_RUN}s" --connections 32; }
+# load PORT LABEL: one run against the collector on PORT, the other one stopped (SIGSTOP) meanwhile,
+# so that its background work (the weekly rollup folding its last run's reports, checkpoints)
+# does not take the CPU from the one measured.
+load() {
+    local idle="${pids[0]}"
+    [ "$1" = 18680 ] && idle="${pids[1]}"
+    local status=0
+    kill -STOP "$idle"
+    target/release/loadgen --target "127.0.0.1:$1" --label "$2" \
+        --duration "${SECONDS_PER_RUN}s" --connections 32 || status=$?
+    kill -CONT "$idle"
+    return "$status"
+}
 load 18680 warmup >/dev/null
 load 18780 warmup >/dev/null
 results=()
 for _ in $(seq 1 "$ROUNDS"); do
-    results+=("$(load 18680 before)")
-    results+=("$(load 18780 after)")
+    results+=("$(load 18680 before)") || { echo "a run against BEFORE failed" >&2; exit 1; }
+    results+=("$(load 18780 after)") || { echo "a run against AFTER failed" >&2; exit 1; }
 done
 for pid in "${pids[@]}"; do
     kill -0 "$pid" || { echo "a collector died during the runs; see $work" >&2; exit 1; }

@@ -1,6 +1,6 @@
-//! The store on its own: retention pruning keeps the cluster summaries right, a reopened store
-//! has everything a previous one committed, and the per-sink outbox queues, records, re-queues
-//! and backfills deliveries exactly.
+//! The store on its own: retention pruning and erasure keep the cluster summaries right, a
+//! reopened store has everything a previous one committed, and the per-sink outbox queues,
+//! records, re-queues and backfills deliveries exactly.
 
 use std::sync::Arc;
 
@@ -85,6 +85,52 @@ async fn pruning_deletes_old_reports_and_recomputes_clusters() {
             .await
             .unwrap()
             .is_none()
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_cluster_erased_or_pruned_away_starts_again_when_it_reports() {
+    use collector::store::InsertOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let erased = "55555555-5555-4555-8555-555555555555";
+    let pruned = "66666666-6666-4666-8666-666666666666";
+    let old_at = NOW - 500 * DAY;
+    for cluster in [erased, pruned] {
+        store
+            .insert(report(cluster, old_at, old_at, "v1.20.0"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.delete_cluster(erased).await.unwrap(), 1);
+    assert_eq!(store.prune(NOW - 400 * DAY, 10).await.unwrap(), 1);
+    assert!(store.clusters(None, 10).await.unwrap().is_empty());
+    for cluster in [erased, pruned] {
+        // The same report again is new: nothing of the cluster is left to match it.
+        let resent = report(cluster, old_at, NOW, "v1.20.0");
+        assert_eq!(
+            store.insert(resent.clone()).await.unwrap(),
+            InsertOutcome::Stored
+        );
+        assert_eq!(
+            store.insert(resent).await.unwrap(),
+            InsertOutcome::Duplicate
+        );
+        let reports = store
+            .cluster_reports(cluster.into(), None, 10)
+            .await
+            .unwrap()
+            .expect("the cluster is known again");
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].received_at, NOW);
+    }
+    let clusters = store.clusters(None, 10).await.unwrap();
+    assert_eq!(clusters.len(), 2);
+    assert!(
+        clusters
+            .iter()
+            .all(|c| c.reports == 1 && c.first_seen == NOW)
     );
     store.close().await;
 }

@@ -22,7 +22,7 @@ use super::read::{self, ClusterSummary, Stats, StoredReport};
 use super::records::{InsertOutcome, NewReport};
 use super::rollup::{self, Prepared, RollupProgress};
 use super::weekly::{self, WeeklyChanges};
-use super::{schema, writer};
+use super::{removal, schema, writer};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::stats::Week;
@@ -79,7 +79,7 @@ impl Store {
             );
         }
         let reader = ReadConnection::open(&db_path).map_err(open_error)?;
-        let next_seq = writer::next_seq(&conn).map_err(open_error)?;
+        let next_seq = removal::next_seq(&conn).map_err(open_error)?;
 
         let shared = Arc::new(Shared {
             available: AtomicBool::new(true),

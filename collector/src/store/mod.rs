@@ -13,6 +13,7 @@ mod meta;
 pub mod outbox;
 mod read;
 mod records;
+mod removal;
 mod rollup;
 mod schema;
 mod sql;

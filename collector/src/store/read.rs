@@ -112,22 +112,21 @@ pub fn cluster_reports(
     before: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Option<Vec<StoredReport>>> {
-    let known = conn
-        .query_row(
-            "SELECT 1 FROM clusters WHERE cluster_id = ?1",
-            [cluster_id],
-            |_| Ok(()),
-        )
-        .optional()?;
-    if known.is_none() {
+    let Some(cluster_no) = conn
+        .prepare_cached("SELECT cluster_no FROM clusters WHERE cluster_id = ?1")?
+        .query_row([cluster_id], |row| row.get::<_, i64>(0))
+        .optional()?
+    else {
         return Ok(None);
-    }
+    };
     let mut statement = conn.prepare_cached(
-        "SELECT seq, id, report_time, time_source, received_at, body FROM reports \
-         WHERE cluster_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        "SELECT r.seq, r.id, r.report_time, r.time_source, r.received_at, r.body \
+         FROM (SELECT seq FROM report_keys WHERE cluster_no = ?1 AND seq < ?2 \
+               ORDER BY seq DESC LIMIT ?3) k \
+         CROSS JOIN reports r ON r.seq = k.seq ORDER BY r.seq DESC",
     )?;
     let rows = statement.query_map(
-        params![cluster_id, before.unwrap_or(i64::MAX), limit as i64],
+        params![cluster_no, before.unwrap_or(i64::MAX), limit as i64],
         |row| {
             let seq: i64 = row.get(0)?;
             let report_time: i64 = row.get(2)?;

@@ -5,14 +5,13 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use common::time::unix_now;
-use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::command::{Command, MAX_GROUP, Reply, Shared};
-use super::meta;
 use super::outbox::{self, OutboxUpdate, SinkRegistration};
 use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
-use super::rollup;
+use super::{meta, removal, rollup};
 use crate::error::{Error, Result, SharedError};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
@@ -56,24 +55,6 @@ pub(super) fn run(
         commit_group(&mut conn, &shared, group, &mut next_seq);
     }
     checkpoint(&conn);
-}
-
-/// `meta` key: the highest seq ever given to a report, kept when the newest reports are deleted.
-const SEQ_HIGH_WATER: &str = "reports_high_water";
-
-/// The seq the next report gets: above every seq ever given, also those of deleted reports, so
-/// that anything reading "reports after seq N" (the weekly rollup) never misses a new one.
-pub(super) fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
-    let stored: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM reports", [], |row| {
-        row.get(0)
-    })?;
-    Ok(stored.max(meta::get_i64(conn, SEQ_HIGH_WATER)?) + 1)
-}
-
-/// Records the highest seq given so far, before reports are deleted.
-fn keep_high_water(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let given = next_seq(tx)? - 1;
-    meta::set(tx, SEQ_HIGH_WATER, &given.to_string())
 }
 
 /// Inserts one node group: the report's seq, each counted fact, the node count.
@@ -170,76 +151,108 @@ fn insert_all<'a>(
     next_seq: &mut i64,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let mut outcomes = Vec::new();
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO reports (id, cluster_id, report_time, time_source, received_at, \
-             content_sha256, master_version, node_count, body, seq) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
-             ON CONFLICT (cluster_id, id) DO NOTHING",
-        )?;
-        let mut stored_hash = tx.prepare_cached(
-            "SELECT content_sha256 FROM reports WHERE cluster_id = ?1 AND id = ?2",
-        )?;
-        let mut upsert_cluster = tx.prepare_cached(
-            "INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
-             latest_report_time, latest_master_version, latest_node_count) \
-             VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (cluster_id) DO UPDATE SET \
-               first_seen = min(first_seen, excluded.first_seen), \
-               last_seen = max(last_seen, excluded.last_seen), \
-               reports = reports + 1, \
-               latest_seq = CASE WHEN excluded.latest_report_time >= latest_report_time \
-                 THEN excluded.latest_seq ELSE latest_seq END, \
-               latest_master_version = CASE WHEN excluded.latest_report_time >= latest_report_time \
-                 THEN excluded.latest_master_version ELSE latest_master_version END, \
-               latest_node_count = CASE WHEN excluded.latest_report_time >= latest_report_time \
-                 THEN excluded.latest_node_count ELSE latest_node_count END, \
-               latest_report_time = max(latest_report_time, excluded.latest_report_time)",
-        )?;
-        let mut insert_nodes = tx.prepare_cached(&INSERT_NODE_GROUP)?;
-        for report in reports {
-            let id = report.id.as_bytes().as_slice();
-            let inserted = insert.execute(params![
-                id,
-                report.cluster_id,
-                report.report_time,
-                report.time_source.as_str(),
-                report.received_at,
-                report.content_sha256.as_slice(),
-                report.master_version,
-                report.node_count,
-                report.body,
-                *next_seq,
-            ])?;
-            if inserted == 0 {
-                let hash: Vec<u8> =
-                    stored_hash.query_row(params![report.cluster_id, id], |row| row.get(0))?;
-                outcomes.push(if hash == report.content_sha256 {
-                    InsertOutcome::Duplicate
-                } else {
-                    InsertOutcome::Conflict
-                });
-                continue;
+    let mut number = tx.prepare_cached("SELECT cluster_no FROM clusters WHERE cluster_id = ?1")?;
+    let mut new_cluster = tx.prepare_cached(
+        "INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
+         latest_report_time, latest_master_version, latest_node_count) \
+         VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6) RETURNING cluster_no",
+    )?;
+    let mut seen_again = tx.prepare_cached(
+        "UPDATE clusters SET \
+           first_seen = min(first_seen, ?2), \
+           last_seen = max(last_seen, ?2), \
+           reports = reports + 1, \
+           latest_seq = CASE WHEN ?4 >= latest_report_time THEN ?3 ELSE latest_seq END, \
+           latest_master_version = CASE WHEN ?4 >= latest_report_time \
+             THEN ?5 ELSE latest_master_version END, \
+           latest_node_count = CASE WHEN ?4 >= latest_report_time \
+             THEN ?6 ELSE latest_node_count END, \
+           latest_report_time = max(latest_report_time, ?4) \
+         WHERE cluster_no = ?1",
+    )?;
+    let mut insert_key = tx.prepare_cached(
+        "INSERT INTO report_keys (cluster_no, id, seq) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (cluster_no, id) DO NOTHING",
+    )?;
+    let mut stored_hash = tx.prepare_cached(
+        "SELECT r.content_sha256 FROM report_keys k JOIN reports r ON r.seq = k.seq \
+         WHERE k.cluster_no = ?1 AND k.id = ?2",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO reports (id, cluster_id, report_time, time_source, received_at, \
+         content_sha256, master_version, node_count, body, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut insert_nodes = tx.prepare_cached(&INSERT_NODE_GROUP)?;
+    for report in reports {
+        let id = report.id.as_bytes().as_slice();
+        let seq = *next_seq;
+        let known: Option<i64> = number
+            .query_row([&report.cluster_id], |row| row.get(0))
+            .optional()?;
+        match known {
+            // A cluster seen for the first time cannot have sent this report before.
+            None => {
+                let cluster_no: i64 = new_cluster.query_row(
+                    params![
+                        report.cluster_id,
+                        report.received_at,
+                        seq,
+                        report.report_time,
+                        report.master_version,
+                        report.node_count,
+                    ],
+                    |row| row.get(0),
+                )?;
+                // A key already taken by a number just given means a damaged store: refuse the
+                // group rather than store a report that nothing finds.
+                let keyed = insert_key.execute(params![cluster_no, id, seq])?;
+                if keyed != 1 {
+                    return Err(rusqlite::Error::StatementChangedRows(keyed));
+                }
             }
-            let seq = *next_seq;
-            *next_seq += 1;
-            upsert_cluster.execute(params![
-                report.cluster_id,
-                report.received_at,
-                seq,
-                report.report_time,
-                report.master_version,
-                report.node_count,
-            ])?;
-            for group in &report.node_groups {
-                let mut values: Vec<&dyn ToSql> = vec![&seq];
-                values.extend(group.facts.iter().map(|fact| fact as &dyn ToSql));
-                values.push(&group.nodes);
-                insert_nodes.execute(values.as_slice())?;
+            Some(cluster_no) => {
+                if insert_key.execute(params![cluster_no, id, seq])? == 0 {
+                    let hash: Vec<u8> =
+                        stored_hash.query_row(params![cluster_no, id], |row| row.get(0))?;
+                    outcomes.push(if hash == report.content_sha256 {
+                        InsertOutcome::Duplicate
+                    } else {
+                        InsertOutcome::Conflict
+                    });
+                    continue;
+                }
+                seen_again.execute(params![
+                    cluster_no,
+                    report.received_at,
+                    seq,
+                    report.report_time,
+                    report.master_version,
+                    report.node_count,
+                ])?;
             }
-            outbox::enqueue(tx, seq, sinks, report.received_at)?;
-            outcomes.push(InsertOutcome::Stored);
         }
+        *next_seq += 1;
+        insert.execute(params![
+            id,
+            report.cluster_id,
+            report.report_time,
+            report.time_source.as_str(),
+            report.received_at,
+            report.content_sha256.as_slice(),
+            report.master_version,
+            report.node_count,
+            report.body,
+            seq,
+        ])?;
+        for group in &report.node_groups {
+            let mut values: Vec<&dyn ToSql> = vec![&seq];
+            values.extend(group.facts.iter().map(|fact| fact as &dyn ToSql));
+            values.push(&group.nodes);
+            insert_nodes.execute(values.as_slice())?;
+        }
+        outbox::enqueue(tx, seq, sinks, report.received_at)?;
+        outcomes.push(InsertOutcome::Stored);
     }
     Ok(outcomes)
 }
@@ -265,7 +278,7 @@ pub(super) fn register_sinks(
 fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
     match command {
         Command::DeleteCluster(cluster_id, reply) => {
-            let result = delete_cluster(conn, &cluster_id);
+            let result = removal::delete_cluster(conn, &cluster_id);
             if let Ok(deleted) = result {
                 shared.metrics.store_reports.dec_by(deleted as i64);
             }
@@ -276,7 +289,7 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             limit,
             reply,
         } => {
-            let result = prune(conn, received_before, limit);
+            let result = removal::prune(conn, received_before, limit);
             if let Ok(deleted) = result {
                 shared.metrics.store_reports.dec_by(deleted as i64);
             }
@@ -336,63 +349,6 @@ pub(super) fn probe(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     meta::set(&tx, "last_write_check", &now.to_string())?;
     tx.commit()
-}
-
-fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    keep_high_water(&tx)?;
-    rollup::erase(&tx, cluster_id)?;
-    for table in ["report_nodes", "deliveries"] {
-        tx.execute(
-            &format!(
-                "DELETE FROM {table} WHERE report_seq IN \
-                 (SELECT seq FROM reports WHERE cluster_id = ?1)"
-            ),
-            [cluster_id],
-        )?;
-    }
-    let deleted = tx.execute("DELETE FROM reports WHERE cluster_id = ?1", [cluster_id])?;
-    tx.execute("DELETE FROM clusters WHERE cluster_id = ?1", [cluster_id])?;
-    tx.commit()?;
-    Ok(deleted as u64)
-}
-
-fn prune(conn: &mut Connection, received_before: i64, limit: usize) -> rusqlite::Result<u64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    keep_high_water(&tx)?;
-    rollup::drop_weeks_before(&tx, received_before)?;
-    let limit = limit as i64;
-    let victims = "SELECT seq FROM reports WHERE received_at < ?1 ORDER BY received_at LIMIT ?2";
-    for table in ["report_nodes", "deliveries"] {
-        tx.execute(
-            &format!("DELETE FROM {table} WHERE report_seq IN ({victims})"),
-            params![received_before, limit],
-        )?;
-    }
-    let deleted = tx.execute(
-        &format!("DELETE FROM reports WHERE seq IN ({victims})"),
-        params![received_before, limit],
-    )?;
-    if deleted > 0 {
-        // Clusters whose oldest report may be gone: drop the empty ones, recompute the rest.
-        tx.execute(
-            "DELETE FROM clusters WHERE first_seen < ?1 AND NOT EXISTS \
-             (SELECT 1 FROM reports r WHERE r.cluster_id = clusters.cluster_id)",
-            [received_before],
-        )?;
-        tx.execute(
-            "UPDATE clusters SET \
-               first_seen = (SELECT min(received_at) FROM reports r WHERE r.cluster_id = clusters.cluster_id), \
-               reports = (SELECT count(*) FROM reports r WHERE r.cluster_id = clusters.cluster_id), \
-               (latest_seq, latest_report_time, latest_master_version, latest_node_count) = \
-                 (SELECT seq, report_time, master_version, node_count FROM reports r \
-                  WHERE r.cluster_id = clusters.cluster_id ORDER BY report_time DESC, seq DESC LIMIT 1) \
-             WHERE first_seen < ?1",
-            [received_before],
-        )?;
-    }
-    tx.commit()?;
-    Ok(deleted as u64)
 }
 
 /// Folds the write-ahead log into the database on a clean stop, so the data dir is one file.

@@ -57,10 +57,10 @@ pub struct Prepared {
     pub(super) reports: usize,
     /// Reports read that fill the whole chunk (more may follow).
     pub(super) full: bool,
-    /// Cluster-weeks to write: `(week, cluster, seq, received_at, nodes)`.
-    pub(super) rows: Vec<(Week, String, i64, i64, i64)>,
-    /// Clusters' first weeks to write.
-    pub(super) firsts: Vec<(String, Week)>,
+    /// Cluster-weeks to write: `(week, cluster number, seq, received_at, nodes)`.
+    pub(super) rows: Vec<(Week, i64, i64, i64, i64)>,
+    /// Clusters' first weeks to write, by cluster number.
+    pub(super) firsts: Vec<(i64, Week)>,
     /// Cells and week totals to change.
     pub(super) changes: Changes,
 }

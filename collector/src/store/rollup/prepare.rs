@@ -29,12 +29,13 @@ pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Res
         generation: meta::get_i64(&tx, GENERATION)?,
         ..Prepared::default()
     };
-    // The latest report of each cluster-week in the chunk, by cluster.
-    let mut chunk: BTreeMap<String, BTreeMap<Week, Latest>> = BTreeMap::new();
+    // The latest report of each cluster-week in the chunk, by cluster number.
+    let mut chunk: BTreeMap<i64, BTreeMap<Week, Latest>> = BTreeMap::new();
     {
         let mut select = tx.prepare_cached(
-            "SELECT seq, cluster_id, received_at, body FROM reports WHERE seq > ?1 \
-             ORDER BY seq LIMIT ?2",
+            "SELECT r.seq, c.cluster_no, r.received_at, r.body FROM reports r \
+             LEFT JOIN clusters c ON c.cluster_id = r.cluster_id WHERE r.seq > ?1 \
+             ORDER BY r.seq LIMIT ?2",
         )?;
         let mut rows = select.query(params![watermark, limit as i64])?;
         while let Some(row) = rows.next()? {
@@ -46,7 +47,14 @@ pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Res
             if week.start() < keep_from {
                 continue;
             }
-            let weeks = chunk.entry(row.get(1)?).or_default();
+            let Some(cluster_no) = row.get::<_, Option<i64>>(1)? else {
+                tracing::warn!(
+                    seq,
+                    "a stored report has no cluster; the weekly statistics leave it out"
+                );
+                continue;
+            };
+            let weeks = chunk.entry(cluster_no).or_default();
             if weeks
                 .get(&week)
                 .is_some_and(|known| (known.received_at, known.seq) > (received_at, seq))
@@ -72,8 +80,8 @@ pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Res
             row.get::<_, Option<i64>>(0)
         })?
         .map(Week::of);
-    for (cluster_id, weeks) in chunk {
-        fold_cluster(&tx, &mut prepared, cluster_id, weeks, last_week)?;
+    for (cluster_no, weeks) in chunk {
+        fold_cluster(&tx, &mut prepared, cluster_no, weeks, last_week)?;
     }
     drop(tx);
     Ok(prepared)
@@ -84,18 +92,18 @@ pub fn prepare(conn: &Connection, keep_from: i64, limit: usize) -> rusqlite::Res
 fn fold_cluster(
     tx: &rusqlite::Transaction<'_>,
     prepared: &mut Prepared,
-    cluster_id: String,
+    cluster_no: i64,
     weeks: BTreeMap<Week, Latest>,
     last_week: Option<Week>,
 ) -> rusqlite::Result<()> {
     let first: Option<Week> = tx
-        .prepare_cached("SELECT first_week FROM stats_clusters WHERE cluster_id = ?1")?
-        .query_row([&cluster_id], |row| row.get(0))
+        .prepare_cached("SELECT first_week FROM stats_clusters WHERE cluster_no = ?1")?
+        .query_row([cluster_no], |row| row.get(0))
         .optional()?
         .map(Week::of);
     let mut counted = tx.prepare_cached(
         "SELECT w.report_seq, w.received_at, w.nodes, r.body FROM stats_cluster_weeks w \
-         JOIN reports r ON r.seq = w.report_seq WHERE w.week = ?1 AND w.cluster_id = ?2",
+         JOIN reports r ON r.seq = w.report_seq WHERE w.week = ?1 AND w.cluster_no = ?2",
     )?;
     let changes = &mut prepared.changes;
     let mut arrived = BTreeSet::new();
@@ -104,7 +112,7 @@ fn fold_cluster(
         let counted_before = first.is_some_and(|first| first <= week);
         let before = if counted_before {
             counted
-                .query_row(params![week.start(), cluster_id], |row| {
+                .query_row(params![week.start(), cluster_no], |row| {
                     let seq: i64 = row.get(0)?;
                     Ok((
                         seq,
@@ -133,13 +141,9 @@ fn fold_cluster(
             }
         }
         changes.cells.add(week, &latest.report, 1);
-        prepared.rows.push((
-            week,
-            cluster_id.clone(),
-            latest.seq,
-            latest.received_at,
-            nodes,
-        ));
+        prepared
+            .rows
+            .push((week, cluster_no, latest.seq, latest.received_at, nodes));
     }
     let (Some(earliest), Some(latest)) = (arrived.first().copied(), arrived.last().copied()) else {
         return Ok(());
@@ -150,13 +154,13 @@ fn fold_cluster(
             changes.totals(first).new -= 1;
         }
         changes.totals(earliest).new += 1;
-        prepared.firsts.push((cluster_id.clone(), earliest));
+        prepared.firsts.push((cluster_no, earliest));
     }
     // Churn: from the cluster's stored weeks around the arrivals (none before its first week,
     // none after the last week with statistics), before and after.
     let mut present: BTreeSet<Week> = BTreeSet::new();
     let mut stored =
-        tx.prepare_cached("SELECT 1 FROM stats_cluster_weeks WHERE week = ?1 AND cluster_id = ?2")?;
+        tx.prepare_cached("SELECT 1 FROM stats_cluster_weeks WHERE week = ?1 AND cluster_no = ?2")?;
     let from = match first {
         Some(first) => earliest.plus(-CHURN_WEEKS).max(first),
         None => latest.plus(1),
@@ -167,7 +171,7 @@ fn fold_cluster(
     };
     let mut week = from;
     while week <= through {
-        if !arrived.contains(&week) && stored.exists(params![week.start(), cluster_id])? {
+        if !arrived.contains(&week) && stored.exists(params![week.start(), cluster_no])? {
             present.insert(week);
         }
         week = week.plus(1);

@@ -39,20 +39,20 @@ pub fn apply(tx: &Transaction<'_>, prepared: Prepared) -> rusqlite::Result<Rollu
     }
     {
         let mut upsert = tx.prepare_cached(
-            "INSERT INTO stats_cluster_weeks (week, cluster_id, report_seq, received_at, nodes) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (week, cluster_id) DO UPDATE SET \
+            "INSERT INTO stats_cluster_weeks (week, cluster_no, report_seq, received_at, nodes) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (week, cluster_no) DO UPDATE SET \
              report_seq = excluded.report_seq, received_at = excluded.received_at, \
              nodes = excluded.nodes",
         )?;
-        for (week, cluster_id, seq, received_at, nodes) in &prepared.rows {
-            upsert.execute(params![week.start(), cluster_id, seq, received_at, nodes])?;
+        for (week, cluster_no, seq, received_at, nodes) in &prepared.rows {
+            upsert.execute(params![week.start(), cluster_no, seq, received_at, nodes])?;
         }
         let mut first = tx.prepare_cached(
-            "INSERT INTO stats_clusters (cluster_id, first_week) VALUES (?1, ?2) \
-             ON CONFLICT (cluster_id) DO UPDATE SET first_week = excluded.first_week",
+            "INSERT INTO stats_clusters (cluster_no, first_week) VALUES (?1, ?2) \
+             ON CONFLICT (cluster_no) DO UPDATE SET first_week = excluded.first_week",
         )?;
-        for (cluster_id, week) in &prepared.firsts {
-            first.execute(params![cluster_id, week.start()])?;
+        for (cluster_no, week) in &prepared.firsts {
+            first.execute(params![cluster_no, week.start()])?;
         }
     }
     write_changes(tx, prepared.changes)?;
@@ -64,17 +64,18 @@ pub fn apply(tx: &Transaction<'_>, prepared: Prepared) -> rusqlite::Result<Rollu
     })
 }
 
-/// Takes `cluster_id` out of every week it is counted in (before its reports are deleted).
-pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
+/// Takes the cluster numbered `cluster_no` out of every week it is counted in (before its
+/// reports are deleted).
+pub fn erase(tx: &Transaction<'_>, cluster_no: i64) -> rusqlite::Result<()> {
     bump_generation(tx)?;
     let counted: Vec<(Week, i64, Option<Report>)> = {
         let mut select = tx.prepare_cached(
             "SELECT w.week, w.report_seq, w.nodes, r.body FROM stats_weeks s \
-             JOIN stats_cluster_weeks w ON w.week = s.week AND w.cluster_id = ?1 \
+             CROSS JOIN stats_cluster_weeks w ON w.week = s.week AND w.cluster_no = ?1 \
              JOIN reports r ON r.seq = w.report_seq",
         )?;
         select
-            .query_map([cluster_id], |row| {
+            .query_map([cluster_no], |row| {
                 let seq = row.get(1)?;
                 Ok((
                     Week::of(row.get(0)?),
@@ -86,8 +87,8 @@ pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
     };
     let first: Option<i64> = tx
         .query_row(
-            "SELECT first_week FROM stats_clusters WHERE cluster_id = ?1",
-            [cluster_id],
+            "SELECT first_week FROM stats_clusters WHERE cluster_no = ?1",
+            [cluster_no],
             |row| row.get(0),
         )
         .optional()?;
@@ -108,12 +109,12 @@ pub fn erase(tx: &Transaction<'_>, cluster_id: &str) -> rusqlite::Result<()> {
     // Week by week through the primary key (a cluster's weeks are few; a scan is not).
     tx.execute(
         "DELETE FROM stats_cluster_weeks WHERE week IN (SELECT week FROM stats_weeks) \
-         AND cluster_id = ?1",
-        [cluster_id],
+         AND cluster_no = ?1",
+        [cluster_no],
     )?;
     tx.execute(
-        "DELETE FROM stats_clusters WHERE cluster_id = ?1",
-        [cluster_id],
+        "DELETE FROM stats_clusters WHERE cluster_no = ?1",
+        [cluster_no],
     )?;
     write_changes(tx, changes)
 }
@@ -129,8 +130,8 @@ pub fn drop_weeks_before(tx: &Transaction<'_>, cutoff: i64) -> rusqlite::Result<
     }
     if dropped > 0 {
         tx.execute(
-            "DELETE FROM stats_clusters WHERE first_week < ?1 AND cluster_id NOT IN \
-             (SELECT cluster_id FROM stats_cluster_weeks)",
+            "DELETE FROM stats_clusters WHERE first_week < ?1 AND cluster_no NOT IN \
+             (SELECT cluster_no FROM stats_cluster_weeks)",
             [cutoff],
         )?;
     }

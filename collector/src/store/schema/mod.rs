@@ -13,10 +13,11 @@ use crate::error::{Error, Result};
 /// accepted report (the sanitized canonical JSON in `body`, its time and the receive time beside
 /// it), appended in `seq` order; `seq` is what a per-sink delivery outbox
 /// (`deliveries(report_seq, sink, state, ...)`) references and fills in the same transaction.
-/// One unique index on `(cluster_id, id)` serves both idempotency and a cluster's listing: a report
-/// id is derived from its (lowercase) cluster id, so the pair is unique exactly when the id is.
-/// `report_nodes` counts each report's nodes by their reduced facts, so statistics need no JSON
-/// parsing; `clusters` keeps first/last seen and the latest report per cluster.
+/// `report_keys` (the cluster's number and the report id, to its seq) serves both idempotency and
+/// a cluster's listing: a report id is derived from its (lowercase) cluster id, so the pair is
+/// unique exactly when the id is. `report_nodes` counts each report's nodes by their reduced
+/// facts, so statistics need no JSON parsing; `clusters` numbers the clusters in the order they
+/// were first seen and keeps first/last seen and the latest report of each.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (
@@ -139,6 +140,89 @@ CREATE TABLE stats_clusters (
     first_week INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 5: cluster numbers. A cluster gets a number the first time it is seen, in arrival order,
+    // and the tables written for every report or cluster-week are keyed by it: `report_keys`
+    // (cluster number, report id → seq) instead of the `(cluster_id, id)` index on `reports`,
+    // and the statistics' `stats_cluster_weeks` and `stats_clusters`. Cluster ids are random
+    // (uuidgen), so keyed by the id each of those inserts dirtied a page at a random place; keyed
+    // by the number, a new cluster's rows append, and the id is looked up once, in
+    // `clusters_by_id`. `reports` is not rewritten: the migration reads only indexes and the
+    // statistics, and numbers the existing clusters in id order, so that every copy appends.
+    //
+    // A report whose cluster has no `clusters` row (none should exist) gets one first, so that
+    // no report loses its key; statistics rows that cannot be numbered start the statistics over
+    // (the rollup rebuilds them from the reports, `stats_registry` in `rollup/write.rs`).
+    r#"
+INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq,
+                      latest_report_time, latest_master_version, latest_node_count)
+SELECT r.cluster_id, min(r.received_at), max(r.received_at), count(*), -1, 0, NULL, 0
+FROM reports r INDEXED BY reports_by_cluster
+WHERE NOT EXISTS (SELECT 1 FROM clusters c WHERE c.cluster_id = r.cluster_id)
+GROUP BY r.cluster_id;
+UPDATE clusters SET (latest_seq, latest_report_time, latest_master_version, latest_node_count) =
+    (SELECT seq, report_time, master_version, node_count FROM reports r
+     WHERE r.cluster_id = clusters.cluster_id ORDER BY report_time DESC, seq DESC LIMIT 1)
+WHERE latest_seq = -1;
+
+CREATE TABLE clusters_numbered (
+    cluster_no            INTEGER PRIMARY KEY AUTOINCREMENT,
+    cluster_id            TEXT    NOT NULL,
+    first_seen            INTEGER NOT NULL,
+    last_seen             INTEGER NOT NULL,
+    reports               INTEGER NOT NULL,
+    latest_seq            INTEGER NOT NULL,
+    latest_report_time    INTEGER NOT NULL,
+    latest_master_version TEXT,
+    latest_node_count     INTEGER NOT NULL
+) STRICT;
+INSERT INTO clusters_numbered (cluster_id, first_seen, last_seen, reports, latest_seq,
+                               latest_report_time, latest_master_version, latest_node_count)
+SELECT cluster_id, first_seen, last_seen, reports, latest_seq, latest_report_time,
+       latest_master_version, latest_node_count
+FROM clusters ORDER BY cluster_id;
+DROP TABLE clusters;
+ALTER TABLE clusters_numbered RENAME TO clusters;
+CREATE UNIQUE INDEX clusters_by_id ON clusters (cluster_id);
+
+CREATE TABLE report_keys (
+    cluster_no INTEGER NOT NULL,
+    id         BLOB    NOT NULL,
+    seq        INTEGER NOT NULL,
+    PRIMARY KEY (cluster_no, id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO report_keys (cluster_no, id, seq)
+SELECT c.cluster_no, r.id, r.seq
+FROM reports r INDEXED BY reports_by_cluster CROSS JOIN clusters c ON c.cluster_id = r.cluster_id;
+DROP INDEX reports_by_cluster;
+
+CREATE TABLE stats_cluster_weeks_numbered (
+    week        INTEGER NOT NULL,
+    cluster_no  INTEGER NOT NULL,
+    report_seq  INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    nodes       INTEGER NOT NULL,
+    PRIMARY KEY (week, cluster_no)
+) STRICT, WITHOUT ROWID;
+INSERT INTO stats_cluster_weeks_numbered (week, cluster_no, report_seq, received_at, nodes)
+SELECT w.week, c.cluster_no, w.report_seq, w.received_at, w.nodes
+FROM stats_cluster_weeks w CROSS JOIN clusters c ON c.cluster_id = w.cluster_id;
+
+CREATE TABLE stats_clusters_numbered (
+    cluster_no INTEGER PRIMARY KEY,
+    first_week INTEGER NOT NULL
+) STRICT;
+INSERT INTO stats_clusters_numbered (cluster_no, first_week)
+SELECT c.cluster_no, s.first_week
+FROM stats_clusters s CROSS JOIN clusters c ON c.cluster_id = s.cluster_id;
+
+DELETE FROM meta WHERE key = 'stats_registry'
+AND ((SELECT count(*) FROM stats_cluster_weeks) <> (SELECT count(*) FROM stats_cluster_weeks_numbered)
+  OR (SELECT count(*) FROM stats_clusters) <> (SELECT count(*) FROM stats_clusters_numbered));
+DROP TABLE stats_cluster_weeks;
+DROP TABLE stats_clusters;
+ALTER TABLE stats_cluster_weeks_numbered RENAME TO stats_cluster_weeks;
+ALTER TABLE stats_clusters_numbered RENAME TO stats_clusters;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -164,35 +248,48 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             None,
         ));
     }
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // The pages a migration frees hold copies of rows that still exist (erased reports were
+    // overwritten when they were erased): zeroing them would only grow the log.
+    let secure_delete: i64 = conn
+        .pragma_query_value(None, "secure_delete", |row| row.get(0))
+        .and_then(|value| {
+            conn.pragma_update(None, "secure_delete", "FAST")
+                .map(|()| value)
+        })
+        .map_err(|e| failed("cannot prepare the migration".into(), Some(e)))?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index as i64 + 1;
-        let advice = || format!("migration to schema version {version} failed");
-        let tx = conn.transaction().map_err(|e| failed(advice(), Some(e)))?;
+        let advice = |error: &rusqlite::Error| {
+            let full = error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+            format!(
+                "migration to schema version {version} failed{}",
+                if full {
+                    ": the disk or --max-store-size is full; a migration needs free space of \
+                     about a sixth of the store for its log, and the store is left as it was"
+                } else {
+                    ""
+                }
+            )
+        };
+        let tx = conn
+            .transaction()
+            .map_err(|e| failed(advice(&e), Some(e)))?;
         tx.execute_batch(sql)
             .and_then(|()| tx.pragma_update(None, "user_version", version))
             .and_then(|()| tx.commit())
-            .map_err(|e| failed(advice(), Some(e)))?;
+            .map_err(|e| failed(advice(&e), Some(e)))?;
     }
-    Ok(())
+    conn.pragma_update(None, "secure_delete", secure_delete)
+        .map_err(|e| {
+            failed(
+                "cannot restore secure_delete after the migration".into(),
+                Some(e),
+            )
+        })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_apply_once_and_refuse_newer_stores() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let path = Path::new("memory");
-        migrate(&mut conn, path).unwrap();
-        migrate(&mut conn, path).unwrap();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-        let err = migrate(&mut conn, path).unwrap_err().to_string();
-        assert!(err.contains("newer collector"), "{err}");
-    }
-}
+mod tests;
