@@ -104,6 +104,13 @@ pub fn fold_cluster_ids<T, F: FnMut(&mut T, &str)>(
     Ok(into)
 }
 
+/// The number `clusters` gave the cluster `cluster_id` when it was first seen, if it is known.
+pub(super) fn cluster_number(conn: &Connection, cluster_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT cluster_no FROM clusters WHERE cluster_id = ?1")?
+        .query_row([cluster_id], |row| row.get(0))
+        .optional()
+}
+
 /// A cluster's reports, newest first, older than the `before` cursor; `None` for an unknown
 /// cluster.
 pub fn cluster_reports(
@@ -112,11 +119,7 @@ pub fn cluster_reports(
     before: Option<i64>,
     limit: usize,
 ) -> rusqlite::Result<Option<Vec<StoredReport>>> {
-    let Some(cluster_no) = conn
-        .prepare_cached("SELECT cluster_no FROM clusters WHERE cluster_id = ?1")?
-        .query_row([cluster_id], |row| row.get::<_, i64>(0))
-        .optional()?
-    else {
+    let Some(cluster_no) = cluster_number(conn, cluster_id)? else {
         return Ok(None);
     };
     let mut statement = conn.prepare_cached(

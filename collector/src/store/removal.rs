@@ -1,9 +1,9 @@
 //! Removing reports, a cluster's erasure and retention's pruning, on the writer's connection;
 //! and the seq the next report gets, which never repeats one given to a removed report.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use super::{meta, rollup};
+use super::{meta, read, rollup};
 
 /// `meta` key: the highest seq ever given to a report, kept when the newest reports are deleted.
 const SEQ_HIGH_WATER: &str = "reports_high_water";
@@ -27,14 +27,7 @@ fn keep_high_water(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// and its row; returns the reports deleted (0 for a cluster never seen).
 pub(super) fn delete_cluster(conn: &mut Connection, cluster_id: &str) -> rusqlite::Result<u64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let Some(cluster_no) = tx
-        .query_row(
-            "SELECT cluster_no FROM clusters WHERE cluster_id = ?1",
-            [cluster_id],
-            |row| row.get::<_, i64>(0),
-        )
-        .optional()?
-    else {
+    let Some(cluster_no) = read::cluster_number(&tx, cluster_id)? else {
         return Ok(0);
     };
     keep_high_water(&tx)?;

@@ -5,13 +5,13 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use common::time::unix_now;
-use rusqlite::{Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::command::{Command, MAX_GROUP, Reply, Shared};
 use super::outbox::{self, OutboxUpdate, SinkRegistration};
 use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
-use super::{meta, removal, rollup};
+use super::{meta, read, removal, rollup};
 use crate::error::{Error, Result, SharedError};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
@@ -151,7 +151,6 @@ fn insert_all<'a>(
     next_seq: &mut i64,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
     let mut outcomes = Vec::new();
-    let mut number = tx.prepare_cached("SELECT cluster_no FROM clusters WHERE cluster_id = ?1")?;
     let mut new_cluster = tx.prepare_cached(
         "INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
          latest_report_time, latest_master_version, latest_node_count) \
@@ -187,10 +186,7 @@ fn insert_all<'a>(
     for report in reports {
         let id = report.id.as_bytes().as_slice();
         let seq = *next_seq;
-        let known: Option<i64> = number
-            .query_row([&report.cluster_id], |row| row.get(0))
-            .optional()?;
-        match known {
+        match read::cluster_number(tx, &report.cluster_id)? {
             // A cluster seen for the first time cannot have sent this report before.
             None => {
                 let cluster_no: i64 = new_cluster.query_row(
