@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::{DeliveryLabels, DeliveryOutcome, Metrics, SinkLabels};
 use crate::sinks::{Configured, ItemOutcome, Sent};
-use crate::store::{OutboxReader, OutboxUpdate, Store};
+use crate::store::{Held, OutboxItem, OutboxReader, OutboxUpdate, Store};
 
 /// How often a worker refreshes its outbox gauges when idle.
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
@@ -221,7 +221,7 @@ impl Worker {
                 .observe(request.items as f64);
         }
         let mut retried = 0;
-        for (item, outcome) in items.iter().zip(sent.outcomes) {
+        for (item, outcome) in items.iter().zip(sent.outcomes.iter().cloned()) {
             match outcome {
                 ItemOutcome::Delivered => update.delivered.push(item.seq),
                 ItemOutcome::Dead(reason) => {
@@ -235,6 +235,7 @@ impl Worker {
                 ItemOutcome::Deferred => {}
             }
         }
+        update.position = position_reached(&expired, &items, &sent.outcomes);
         let progress = !update.delivered.is_empty() || !update.dead.is_empty();
         // Retried rows are due again at once: the worker itself backs off when nothing moved.
         update.retry_at = now;
@@ -290,6 +291,34 @@ impl Worker {
     }
 }
 
+/// How far a round moves its sink's position: past the reports after the old position that were
+/// dead-lettered as too old or handed to the sink, up to the first one the sink deferred (it is
+/// read again in the next round). `None` when the round held no such report.
+fn position_reached(
+    expired: &[OutboxItem],
+    sent: &[OutboxItem],
+    outcomes: &[ItemOutcome],
+) -> Option<i64> {
+    let after_position = |item: &&OutboxItem| item.held == Held::AfterPosition;
+    let handed: Vec<(i64, bool)> = sent
+        .iter()
+        .zip(outcomes)
+        .filter(|(item, _)| after_position(item))
+        .map(|(item, outcome)| (item.seq, *outcome == ItemOutcome::Deferred))
+        .collect();
+    let deferred_at = handed
+        .iter()
+        .find(|(_, deferred)| *deferred)
+        .map(|(seq, _)| *seq);
+    expired
+        .iter()
+        .filter(after_position)
+        .map(|item| item.seq)
+        .chain(handed.iter().map(|(seq, _)| *seq))
+        .filter(|seq| deferred_at.is_none_or(|deferred| *seq < deferred))
+        .max()
+}
+
 /// How one round went.
 enum Round {
     /// Nothing to send now; look again after `wait`, or once `wanted` more reports arrived.
@@ -309,6 +338,47 @@ pub fn backoff(attempt: u32, cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(seq: i64, held: Held) -> OutboxItem {
+        OutboxItem {
+            seq,
+            held,
+            ..crate::sinks::sample_item()
+        }
+    }
+
+    #[test]
+    fn the_position_stops_before_the_first_deferred_report() {
+        let expired = [item(3, Held::Row), item(4, Held::AfterPosition)];
+        let sent = [
+            item(1, Held::Row),
+            item(5, Held::AfterPosition),
+            item(6, Held::AfterPosition),
+            item(7, Held::AfterPosition),
+            item(8, Held::AfterPosition),
+        ];
+        let outcomes = [
+            ItemOutcome::Retry("503".into()),
+            ItemOutcome::Delivered,
+            ItemOutcome::Dead("400".into()),
+            ItemOutcome::Deferred,
+            ItemOutcome::Deferred,
+        ];
+        assert_eq!(position_reached(&expired, &sent, &outcomes), Some(6));
+        let delivered = vec![ItemOutcome::Delivered; 5];
+        assert_eq!(position_reached(&expired, &sent, &delivered), Some(8));
+        let first_deferred = vec![ItemOutcome::Deferred; 5];
+        assert_eq!(
+            position_reached(&expired, &sent, &first_deferred),
+            Some(4),
+            "the expired ones before it are passed"
+        );
+        assert_eq!(
+            position_reached(&[], &sent[..1], &outcomes[..1]),
+            None,
+            "rows alone do not move it"
+        );
+    }
 
     #[test]
     fn backoff_is_capped_with_jitter() {

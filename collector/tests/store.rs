@@ -1,32 +1,16 @@
-//! The store on its own: retention pruning and erasure keep the cluster summaries right, a
-//! reopened store has everything a previous one committed, and the per-sink outbox queues,
-//! records, re-queues and backfills deliveries exactly.
+//! The store on its own: retention pruning and erasure keep the cluster summaries right, and a
+//! reopened store has everything a previous one committed.
 
 use std::sync::Arc;
 
 use collector::metrics::Metrics;
-use collector::store::{NewReport, OutboxUpdate, SinkRegistration, Store, StoreOptions};
-use common::{ClusterIdRule, admit};
+use collector::store::{Store, StoreOptions};
+
+mod reports;
+
+use reports::{NOW, report};
 
 const DAY: i64 = 86_400;
-const NOW: i64 = 1_763_737_200;
-
-fn report(cluster: &str, timestamp: i64, received_at: i64, kubelet: &str) -> NewReport {
-    let body = serde_json::json!({
-        "version": "v1.1.0",
-        "timestamp": timestamp.to_string(),
-        "clusterID": cluster,
-        "masterVersion": kubelet,
-        "nodes": [{"id": "c8863d09ecc5be8d9791f72acd275fc2", "kubeletVersion": kubelet}],
-    });
-    let admitted = admit(
-        body.to_string().as_bytes(),
-        ClusterIdRule::Uuid,
-        received_at,
-    )
-    .unwrap();
-    NewReport::from(admitted)
-}
 
 fn open(dir: &std::path::Path) -> Store {
     Store::open(dir, StoreOptions::default(), Arc::new(Metrics::new())).unwrap()
@@ -199,177 +183,6 @@ async fn a_reopened_store_has_everything_committed_and_knows_duplicates() {
         .unwrap();
     assert_eq!(changed, collector::store::InsertOutcome::Conflict);
     second.close().await;
-}
-
-fn open_with_sinks(dir: &std::path::Path, sinks: &[&str]) -> Store {
-    let options = StoreOptions {
-        sinks: sinks
-            .iter()
-            .map(|name| SinkRegistration {
-                name: name.to_string(),
-                kind: collector::sinks::SinkKind::Segment,
-            })
-            .collect(),
-        ..StoreOptions::default()
-    };
-    Store::open(dir, options, Arc::new(Metrics::new())).unwrap()
-}
-
-async fn insert_reports(store: &Store, cluster: &str, range: std::ops::Range<i64>) {
-    for i in range {
-        let outcome = store
-            .insert(report(cluster, NOW + i, NOW + i, "v1.31.0"))
-            .await
-            .unwrap();
-        assert_eq!(outcome, collector::store::InsertOutcome::Stored);
-    }
-}
-
-async fn pending_seqs(store: &Store, sink: &str) -> Vec<i64> {
-    let reader = store.outbox_reader().unwrap();
-    reader
-        .pending(sink, i64::MAX, 10_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|item| item.seq)
-        .collect()
-}
-
-#[tokio::test]
-async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = "55555555-5555-4555-8555-555555555555";
-    let store = open_with_sinks(dir.path(), &["a", "b"]);
-    insert_reports(&store, cluster, 0..10).await;
-    // A duplicate is not queued again.
-    let again = store
-        .insert(report(cluster, NOW, NOW, "v1.31.0"))
-        .await
-        .unwrap();
-    assert_eq!(again, collector::store::InsertOutcome::Duplicate);
-    assert_eq!(pending_seqs(&store, "a").await.len(), 10);
-    assert_eq!(pending_seqs(&store, "b").await.len(), 10);
-
-    // Sink a confirms three, retries two, dead-letters one.
-    let seqs = pending_seqs(&store, "a").await;
-    store
-        .update_outbox(OutboxUpdate {
-            sink: "a".into(),
-            delivered: seqs[..3].to_vec(),
-            retried: vec![(seqs[3], "503".into()), (seqs[4], "503".into())],
-            dead: vec![(seqs[5], "400: refused".into())],
-            retry_at: NOW + 3_600,
-        })
-        .await
-        .unwrap();
-    store.close().await;
-
-    let store = open_with_sinks(dir.path(), &["a", "b"]);
-    let reader = store.outbox_reader().unwrap();
-    // Due now: the four never tried; the two retried are due in an hour.
-    let due: Vec<i64> = reader
-        .pending("a", NOW, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|i| i.seq)
-        .collect();
-    assert_eq!(due, seqs[6..].to_vec());
-    assert_eq!(pending_seqs(&store, "a").await.len(), 6);
-    let stats = reader.stats("a").await.unwrap();
-    assert_eq!((stats.pending, stats.dead), (6, 1));
-    assert_eq!(
-        pending_seqs(&store, "b").await.len(),
-        10,
-        "sinks are independent"
-    );
-    let dead = store
-        .deliveries(
-            Some(collector::store::DeliveryState::Dead),
-            Some("a".into()),
-            None,
-            100,
-        )
-        .await
-        .unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].last_error.as_deref(), Some("400: refused"));
-    assert_eq!(dead[0].attempts, 1);
-
-    // Re-queueing the dead one makes it pending again, due at once.
-    assert_eq!(store.requeue("a", true, 0).await.unwrap(), 1);
-    assert_eq!(reader.stats("a").await.unwrap().dead, 0);
-    assert_eq!(pending_seqs(&store, "a").await.len(), 7);
-
-    // Erasing the cluster drops its deliveries too.
-    store.delete_cluster(cluster).await.unwrap();
-    assert!(pending_seqs(&store, "a").await.is_empty());
-    assert!(pending_seqs(&store, "b").await.is_empty());
-    store.close().await;
-}
-
-#[tokio::test]
-async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = "66666666-6666-4666-8666-666666666666";
-    // Reports 0..4 before the sink exists.
-    let store = open_with_sinks(dir.path(), &[]);
-    insert_reports(&store, cluster, 0..4).await;
-    store.close().await;
-    // Configured: 4..7 are queued for it and delivered.
-    let store = open_with_sinks(dir.path(), &["late"]);
-    insert_reports(&store, cluster, 4..7).await;
-    let seqs = pending_seqs(&store, "late").await;
-    assert_eq!(seqs.len(), 3, "only reports after the sink was added");
-    store
-        .update_outbox(OutboxUpdate {
-            sink: "late".into(),
-            delivered: seqs.clone(),
-            ..OutboxUpdate::default()
-        })
-        .await
-        .unwrap();
-    store.close().await;
-    // Removed for a while: 7..9 are stored without it; restarts in between keep its ranges.
-    for _ in 0..2 {
-        let store = open_with_sinks(dir.path(), &[]);
-        store.close().await;
-    }
-    let store = open_with_sinks(dir.path(), &[]);
-    insert_reports(&store, cluster, 7..9).await;
-    store.close().await;
-    // Back again: 9 is queued. A backfill adds 0..4 and 7..9, not the delivered 4..7.
-    let store = open_with_sinks(dir.path(), &["late"]);
-    insert_reports(&store, cluster, 9..10).await;
-    assert_eq!(pending_seqs(&store, "late").await.len(), 1);
-    assert_eq!(store.requeue("late", false, 0).await.unwrap(), 6);
-    let reader = store.outbox_reader().unwrap();
-    let times: Vec<i64> = reader
-        .pending("late", i64::MAX, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|item| item.report_time - NOW)
-        .collect();
-    assert_eq!(times, [0, 1, 2, 3, 7, 8, 9]);
-    // A second backfill finds nothing new.
-    assert_eq!(store.requeue("late", false, 0).await.unwrap(), 0);
-    // A backfill `since` a time only reaches reports received since then.
-    store.close().await;
-    let store = open_with_sinks(dir.path(), &["late", "fresh"]);
-    assert_eq!(store.requeue("fresh", false, NOW + 8).await.unwrap(), 2);
-    let times: Vec<i64> = store
-        .outbox_reader()
-        .unwrap()
-        .pending("fresh", i64::MAX, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|item| item.report_time - NOW)
-        .collect();
-    assert_eq!(times, [8, 9]);
-    store.close().await;
 }
 
 #[tokio::test]

@@ -405,6 +405,7 @@ pub fn outbox_item(
         })
         .collect();
     collector::store::OutboxItem {
+        held: collector::store::Held::AfterPosition,
         seq,
         id: uuid::Uuid::new_v4(),
         cluster_id: cluster.to_string(),

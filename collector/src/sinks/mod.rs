@@ -16,4 +16,7 @@ mod woopra;
 pub use config::{Configured, SinkConfig, load, parse, parse_file};
 pub use kind::SinkKind;
 pub use sink::{ItemOutcome, Replied, Reply, RequestLimits, RequestStats, Sent, Sink};
+/// A delivery of a three-node report with an extension, for tests.
+#[cfg(test)]
+pub(crate) use summary::tests::item as sample_item;
 pub use summary::{analytics_id, summary};

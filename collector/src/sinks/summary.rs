@@ -78,6 +78,7 @@ pub(crate) mod tests {
             ..Node::default()
         };
         OutboxItem {
+            held: crate::store::Held::AfterPosition,
             seq: 7,
             id: uuid::Uuid::from_u128(1),
             cluster_id: "2f9c93d3-156c-47aa-8802-578ffca9b50e".into(),

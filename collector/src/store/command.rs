@@ -46,8 +46,6 @@ pub(super) struct Shared {
     pub(super) available: AtomicBool,
     pub(super) last_error: Mutex<Option<String>>,
     pub(super) metrics: Arc<Metrics>,
-    /// Names of the sinks every stored report is queued for.
-    pub(super) sinks: Vec<String>,
     /// Woken after every commit that stored a new report, and after a requeue (delivery
     /// workers wait on it).
     pub(super) stored: tokio::sync::Notify,

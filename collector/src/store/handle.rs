@@ -85,7 +85,6 @@ impl Store {
             available: AtomicBool::new(true),
             last_error: Mutex::new(None),
             metrics,
-            sinks: options.sinks.iter().map(|sink| sink.name.clone()).collect(),
             stored: tokio::sync::Notify::new(),
             queued: AtomicU64::new(0),
         });

@@ -22,7 +22,7 @@ mod writer;
 
 pub use handle::{DB_FILE, OutboxReader, Store, StoreOptions, WeeklyReader};
 pub use outbox::{
-    CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats,
+    CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats,
     OutboxUpdate, SinkRegistration,
 };
 pub use read::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};

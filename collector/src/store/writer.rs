@@ -92,7 +92,6 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Group, next_seq: 
         .and_then(|tx| {
             let outcomes = insert_all(
                 &tx,
-                &shared.sinks,
                 group.inserts.iter().map(|(report, _)| report.as_ref()),
                 next_seq,
             )?;
@@ -146,7 +145,6 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Group, next_seq: 
 
 fn insert_all<'a>(
     tx: &Transaction<'_>,
-    sinks: &[String],
     reports: impl Iterator<Item = &'a NewReport>,
     next_seq: &mut i64,
 ) -> rusqlite::Result<Vec<InsertOutcome>> {
@@ -247,7 +245,6 @@ fn insert_all<'a>(
             values.push(&group.nodes);
             insert_nodes.execute(values.as_slice())?;
         }
-        outbox::enqueue(tx, seq, sinks, report.received_at)?;
         outcomes.push(InsertOutcome::Stored);
     }
     Ok(outcomes)

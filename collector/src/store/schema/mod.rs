@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 ///
 /// Layout, shaped so that storing a report touches few pages: `reports` holds one row per
 /// accepted report (the sanitized canonical JSON in `body`, its time and the receive time beside
-/// it), appended in `seq` order; `seq` is what a per-sink delivery outbox
-/// (`deliveries(report_seq, sink, state, ...)`) references and fills in the same transaction.
+/// it), appended in `seq` order; `seq` is each sink's position in its queue (`sink_positions`)
+/// and what the outbox's rows of deliveries tried or re-queued (`deliveries(report_seq, sink,
+/// state, ...)`) reference.
 /// `report_keys` (the cluster's number and the report id, to its seq) serves both idempotency and
 /// a cluster's listing: a report id is derived from its (lowercase) cluster id, so the pair is
 /// unique exactly when the id is. `report_nodes` counts each report's nodes by their reduced
@@ -222,6 +223,19 @@ DROP TABLE stats_cluster_weeks;
 DROP TABLE stats_clusters;
 ALTER TABLE stats_cluster_weeks_numbered RENAME TO stats_cluster_weeks;
 ALTER TABLE stats_clusters_numbered RENAME TO stats_clusters;
+"#,
+    // 6: sink positions. A report is no longer queued for each sink with a row of its own: a
+    // sink's queue is the reports it covers after its position, and a delivery gets a row only
+    // once it was tried and failed, or re-queued (`outbox/`). Every report stored so far had its
+    // row, delivered ones deleted, so each sink known starts at the last report stored and the
+    // rows there stay as they are.
+    r#"
+CREATE TABLE sink_positions (
+    sink     TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO sink_positions (sink, position)
+SELECT name, (SELECT COALESCE(MAX(seq), 0) FROM reports) FROM sinks;
 "#,
 ];
 

@@ -1,5 +1,5 @@
-//! The migrations: applied once, refused on a newer store, and version 5's cluster numbers
-//! keeping every report and statistic of a version-4 store.
+//! The migrations: applied once, refused on a newer store, version 5's cluster numbers keeping
+//! every report and statistic of a version-4 store, and version 6's sink positions.
 
 use super::*;
 
@@ -173,4 +173,28 @@ fn statistics_that_cannot_be_numbered_are_rebuilt() {
     let mut conn = store_at_version_4(true);
     migrate(&mut conn, Path::new("memory")).unwrap();
     assert!(rows(&conn, "SELECT value FROM meta WHERE key = 'stats_registry'").is_empty());
+}
+
+#[test]
+fn each_known_sink_starts_at_the_last_report_with_its_rows_kept() {
+    let mut conn = store_at_version_4(false);
+    conn.execute_batch(
+        "INSERT INTO sinks VALUES ('segment', 'segment', 0), ('gone', 'jsonl', 0); \
+         INSERT INTO sink_coverage VALUES ('segment', 1, NULL), ('gone', 1, 3); \
+         INSERT INTO deliveries (sink, report_seq, state, created_at) \
+           VALUES ('segment', 4, 'pending', 400), ('segment', 5, 'dead', 500);",
+    )
+    .unwrap();
+    migrate(&mut conn, Path::new("memory")).unwrap();
+    assert_eq!(
+        rows(&conn, "SELECT * FROM sink_positions ORDER BY sink"),
+        ["gone 5", "segment 5"]
+    );
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT sink, report_seq, state FROM deliveries ORDER BY report_seq"
+        ),
+        ["segment 4 pending", "segment 5 dead"]
+    );
 }

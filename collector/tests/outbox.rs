@@ -1,0 +1,282 @@
+//! The per-sink outbox: every stored report is queued for every sink, and outcomes, restarts,
+//! re-queues, backfills and erasure keep each sink's queue exact.
+
+use std::sync::Arc;
+
+use collector::metrics::Metrics;
+use collector::store::{OutboxUpdate, SinkRegistration, Store, StoreOptions};
+
+mod reports;
+
+use reports::{NOW, report};
+
+fn open_with_sinks(dir: &std::path::Path, sinks: &[&str]) -> Store {
+    let options = StoreOptions {
+        sinks: sinks
+            .iter()
+            .map(|name| SinkRegistration {
+                name: name.to_string(),
+                kind: collector::sinks::SinkKind::Segment,
+            })
+            .collect(),
+        ..StoreOptions::default()
+    };
+    Store::open(dir, options, Arc::new(Metrics::new())).unwrap()
+}
+
+async fn insert_reports(store: &Store, cluster: &str, range: std::ops::Range<i64>) {
+    for i in range {
+        let outcome = store
+            .insert(report(cluster, NOW + i, NOW + i, "v1.31.0"))
+            .await
+            .unwrap();
+        assert_eq!(outcome, collector::store::InsertOutcome::Stored);
+    }
+}
+
+async fn pending_seqs(store: &Store, sink: &str) -> Vec<i64> {
+    let reader = store.outbox_reader().unwrap();
+    reader
+        .pending(sink, i64::MAX, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| item.seq)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = "55555555-5555-4555-8555-555555555555";
+    let store = open_with_sinks(dir.path(), &["a", "b"]);
+    insert_reports(&store, cluster, 0..10).await;
+    // A duplicate is not queued again.
+    let again = store
+        .insert(report(cluster, NOW, NOW, "v1.31.0"))
+        .await
+        .unwrap();
+    assert_eq!(again, collector::store::InsertOutcome::Duplicate);
+    assert_eq!(pending_seqs(&store, "a").await.len(), 10);
+    assert_eq!(pending_seqs(&store, "b").await.len(), 10);
+
+    // Sink a confirms three, retries two, dead-letters one.
+    let seqs = pending_seqs(&store, "a").await;
+    store
+        .update_outbox(OutboxUpdate {
+            sink: "a".into(),
+            delivered: seqs[..3].to_vec(),
+            retried: vec![(seqs[3], "503".into()), (seqs[4], "503".into())],
+            dead: vec![(seqs[5], "400: refused".into())],
+            retry_at: NOW + 3_600,
+            position: Some(seqs[5]),
+        })
+        .await
+        .unwrap();
+    store.close().await;
+
+    let store = open_with_sinks(dir.path(), &["a", "b"]);
+    let reader = store.outbox_reader().unwrap();
+    // Due now: the four never tried; the two retried are due in an hour.
+    let due: Vec<i64> = reader
+        .pending("a", NOW, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.seq)
+        .collect();
+    assert_eq!(due, seqs[6..].to_vec());
+    assert_eq!(pending_seqs(&store, "a").await.len(), 6);
+    let stats = reader.stats("a").await.unwrap();
+    assert_eq!((stats.pending, stats.dead), (6, 1));
+    assert_eq!(
+        pending_seqs(&store, "b").await.len(),
+        10,
+        "sinks are independent"
+    );
+    let dead = store
+        .deliveries(
+            Some(collector::store::DeliveryState::Dead),
+            Some("a".into()),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("400: refused"));
+    assert_eq!(dead[0].attempts, 1);
+
+    // Re-queueing the dead one makes it pending again, due at once.
+    assert_eq!(store.requeue("a", true, 0).await.unwrap(), 1);
+    assert_eq!(reader.stats("a").await.unwrap().dead, 0);
+    assert_eq!(pending_seqs(&store, "a").await.len(), 7);
+
+    // Erasing the cluster drops its deliveries too.
+    store.delete_cluster(cluster).await.unwrap();
+    assert!(pending_seqs(&store, "a").await.is_empty());
+    assert!(pending_seqs(&store, "b").await.is_empty());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = "66666666-6666-4666-8666-666666666666";
+    // Reports 0..4 before the sink exists.
+    let store = open_with_sinks(dir.path(), &[]);
+    insert_reports(&store, cluster, 0..4).await;
+    store.close().await;
+    // Configured: 4..7 are queued for it and delivered.
+    let store = open_with_sinks(dir.path(), &["late"]);
+    insert_reports(&store, cluster, 4..7).await;
+    let seqs = pending_seqs(&store, "late").await;
+    assert_eq!(seqs.len(), 3, "only reports after the sink was added");
+    store
+        .update_outbox(OutboxUpdate {
+            sink: "late".into(),
+            delivered: seqs.clone(),
+            position: seqs.last().copied(),
+            ..OutboxUpdate::default()
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    // Removed for a while: 7..9 are stored without it; restarts in between keep its ranges.
+    for _ in 0..2 {
+        let store = open_with_sinks(dir.path(), &[]);
+        store.close().await;
+    }
+    let store = open_with_sinks(dir.path(), &[]);
+    insert_reports(&store, cluster, 7..9).await;
+    store.close().await;
+    // Back again: 9 is queued. A backfill adds 0..4 and 7..9, not the delivered 4..7.
+    let store = open_with_sinks(dir.path(), &["late"]);
+    insert_reports(&store, cluster, 9..10).await;
+    assert_eq!(pending_seqs(&store, "late").await.len(), 1);
+    assert_eq!(store.requeue("late", false, 0).await.unwrap(), 6);
+    let reader = store.outbox_reader().unwrap();
+    let times: Vec<i64> = reader
+        .pending("late", i64::MAX, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| item.report_time - NOW)
+        .collect();
+    assert_eq!(times, [0, 1, 2, 3, 7, 8, 9]);
+    // A second backfill finds nothing new.
+    assert_eq!(store.requeue("late", false, 0).await.unwrap(), 0);
+    // A backfill `since` a time only reaches reports received since then.
+    store.close().await;
+    let store = open_with_sinks(dir.path(), &["late", "fresh"]);
+    assert_eq!(store.requeue("fresh", false, NOW + 8).await.unwrap(), 2);
+    let times: Vec<i64> = store
+        .outbox_reader()
+        .unwrap()
+        .pending("fresh", i64::MAX, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| item.report_time - NOW)
+        .collect();
+    assert_eq!(times, [8, 9]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
+    use collector::store::{DeliveryCursor, DeliveryState, Held};
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, erased) = (
+        "77777777-7777-4777-8777-777777777777",
+        "88888888-8888-4888-8888-888888888888",
+    );
+    let store = open_with_sinks(dir.path(), &["a"]);
+    insert_reports(&store, kept, 0..5).await;
+    insert_reports(&store, erased, 5..6).await;
+    let seqs = pending_seqs(&store, "a").await;
+    assert_eq!(seqs.len(), 6);
+    // Erased while its delivery was in flight: its failure leaves no row behind.
+    store.delete_cluster(erased).await.unwrap();
+    store
+        .update_outbox(OutboxUpdate {
+            sink: "a".into(),
+            delivered: vec![seqs[0], seqs[3], seqs[4]],
+            retried: vec![(seqs[1], "503".into()), (seqs[5], "503".into())],
+            dead: vec![(seqs[2], "400: refused".into())],
+            retry_at: NOW + 3_600,
+            position: Some(seqs[5]),
+        })
+        .await
+        .unwrap();
+    let rows = store.deliveries(None, None, None, 100).await.unwrap();
+    let listed: Vec<_> = rows
+        .iter()
+        .map(|row| (row.report_seq, row.state, row.attempts))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (seqs[1], DeliveryState::Pending, 1),
+            (seqs[2], DeliveryState::Dead, 1)
+        ]
+    );
+    assert_eq!(rows[0].queued_at, NOW + 1, "queued when it was received");
+    assert_eq!(rows[0].next_attempt_at, NOW + 3_600);
+
+    // Two more: queued after the position, listed and counted with the retried row.
+    insert_reports(&store, kept, 6..8).await;
+    let reader = store.outbox_reader().unwrap();
+    let stats = reader.stats("a").await.unwrap();
+    assert_eq!((stats.pending, stats.dead), (3, 1));
+    assert_eq!(stats.oldest_pending, Some(NOW + 1));
+    assert_eq!(stats.next_due, Some(0), "a queued report is due at once");
+    let due: Vec<_> = reader
+        .pending("a", NOW, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| (item.report_time - NOW, item.held, item.attempts))
+        .collect();
+    assert_eq!(
+        due,
+        [(6, Held::AfterPosition, 0), (7, Held::AfterPosition, 0)]
+    );
+    let pending = |after: Option<DeliveryCursor>, limit| {
+        let store = store.clone();
+        async move {
+            store
+                .deliveries(Some(DeliveryState::Pending), Some("a".into()), after, limit)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| (row.report_seq, row.attempts, row.queued_at - NOW))
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = pending(None, 2).await;
+    assert_eq!(first[0], (seqs[1], 1, 1));
+    assert_eq!((first[1].1, first[1].2), (0, 6));
+    let cursor = DeliveryCursor {
+        sink: "a".into(),
+        seq: first[1].0,
+    };
+    let rest = pending(Some(cursor), 2).await;
+    assert_eq!(rest.len(), 1);
+    assert_eq!((rest[0].1, rest[0].2), (0, 7));
+    store.close().await;
+
+    // A restart keeps the position: nothing delivered comes back.
+    let store = open_with_sinks(dir.path(), &["a"]);
+    let times: Vec<i64> = store
+        .outbox_reader()
+        .unwrap()
+        .pending("a", i64::MAX, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|item| item.report_time - NOW)
+        .collect();
+    assert_eq!(times, [1, 6, 7]);
+    store.close().await;
+}
