@@ -334,9 +334,12 @@ def ingest(work, seconds, sink):
     collector = [r for r in runs if r["label"] == "collector" and "generator" not in r]
     closed = next(r for r in collector if r["mode"] == "closed")
     open_loop = next(r for r in collector if r["mode"] == "open")
-    cpu = [line for line in out.splitlines() if line.startswith("- all threads")]
+    lines = out.splitlines()
+    start = next((i for i, line in enumerate(lines) if "CPU per stored report" in line), len(lines))
+    threads = dict(line[2:].split(": ", 1) for line in lines[start + 1:]
+                   if line.startswith("- ") and ": " in line)
     result = {"ingest_sink": sink, "closed": closed, "open": open_loop,
-              "cpu_per_report": cpu[0].split(": ")[1] if cpu else "?"}
+              "cpu_per_report": threads.pop("all threads", "?"), "cpu_by_thread": threads}
     if standin:
         stop(standin.child)
     if sink == "jsonl":
