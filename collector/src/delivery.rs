@@ -145,8 +145,8 @@ impl Worker {
     async fn round(&mut self) -> Round {
         let now = unix_now();
         let limit = self.sink.sink.max_batch();
-        let items = match self.reader.pending(&self.sink.name, now, limit).await {
-            Ok(items) => items,
+        let (items, generation) = match self.reader.pending(&self.sink.name, now, limit).await {
+            Ok(batch) => (batch.items, batch.generation),
             Err(error) => {
                 tracing::warn!(sink = %self.sink.name, %error, "cannot read the outbox");
                 return Round::Failed(None);
@@ -187,20 +187,6 @@ impl Worker {
         let (expired, items): (Vec<_>, Vec<_>) = items
             .into_iter()
             .partition(|item| now.saturating_sub(item.queued_at) > max_age);
-        let mut update = OutboxUpdate {
-            sink: self.sink.name.clone(),
-            ..OutboxUpdate::default()
-        };
-        for item in &expired {
-            update.dead.push((
-                item.seq,
-                format!(
-                    "not delivered within --max-delivery-age ({})",
-                    humantime::format_duration(self.settings.max_age)
-                ),
-            ));
-        }
-
         let sent = if items.is_empty() {
             Sent::default()
         } else {
@@ -220,8 +206,32 @@ impl Worker {
                 .get_or_create(&self.labels)
                 .observe(request.items as f64);
         }
+        let position = position_reached(&expired, &items, &sent.outcomes);
+        // A report after the position reached is read again in the next round, whatever became
+        // of it in this one.
+        let recorded = |item: &OutboxItem| {
+            item.held == Held::Row || position.is_some_and(|reached| item.seq <= reached)
+        };
+        let mut update = OutboxUpdate {
+            sink: self.sink.name.clone(),
+            position,
+            generation,
+            ..OutboxUpdate::default()
+        };
+        for item in expired.iter().filter(|item| recorded(item)) {
+            update.dead.push((
+                item.seq,
+                format!(
+                    "not delivered within --max-delivery-age ({})",
+                    humantime::format_duration(self.settings.max_age)
+                ),
+            ));
+        }
         let mut retried = 0;
-        for (item, outcome) in items.iter().zip(sent.outcomes.iter().cloned()) {
+        for (item, outcome) in items.iter().zip(sent.outcomes) {
+            if !recorded(item) {
+                continue;
+            }
             match outcome {
                 ItemOutcome::Delivered => update.delivered.push(item.seq),
                 ItemOutcome::Dead(reason) => {
@@ -235,7 +245,6 @@ impl Worker {
                 ItemOutcome::Deferred => {}
             }
         }
-        update.position = position_reached(&expired, &items, &sent.outcomes);
         let progress = !update.delivered.is_empty() || !update.dead.is_empty();
         // Retried rows are due again at once: the worker itself backs off when nothing moved.
         update.retry_at = now;

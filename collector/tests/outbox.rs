@@ -40,6 +40,7 @@ async fn pending_seqs(store: &Store, sink: &str) -> Vec<i64> {
         .pending(sink, i64::MAX, 10_000)
         .await
         .unwrap()
+        .items
         .iter()
         .map(|item| item.seq)
         .collect()
@@ -70,6 +71,7 @@ async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
             dead: vec![(seqs[5], "400: refused".into())],
             retry_at: NOW + 3_600,
             position: Some(seqs[5]),
+            generation: 0,
         })
         .await
         .unwrap();
@@ -82,6 +84,7 @@ async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
         .pending("a", NOW, 100)
         .await
         .unwrap()
+        .items
         .iter()
         .map(|i| i.seq)
         .collect();
@@ -160,6 +163,7 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
         .pending("late", i64::MAX, 100)
         .await
         .unwrap()
+        .items
         .iter()
         .map(|item| item.report_time - NOW)
         .collect();
@@ -176,6 +180,7 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
         .pending("fresh", i64::MAX, 100)
         .await
         .unwrap()
+        .items
         .iter()
         .map(|item| item.report_time - NOW)
         .collect();
@@ -206,6 +211,7 @@ async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
             dead: vec![(seqs[2], "400: refused".into())],
             retry_at: NOW + 3_600,
             position: Some(seqs[5]),
+            generation: 0,
         })
         .await
         .unwrap();
@@ -235,6 +241,7 @@ async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
         .pending("a", NOW, 100)
         .await
         .unwrap()
+        .items
         .iter()
         .map(|item| (item.report_time - NOW, item.held, item.attempts))
         .collect();
@@ -274,9 +281,71 @@ async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
         .pending("a", i64::MAX, 100)
         .await
         .unwrap()
+        .items
         .iter()
         .map(|item| item.report_time - NOW)
         .collect();
     assert_eq!(times, [1, 6, 7]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_backfill_during_a_batch_keeps_the_position_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = "99999999-9999-4999-8999-999999999999";
+    let store = open_with_sinks(dir.path(), &["a"]);
+    insert_reports(&store, cluster, 0..2).await;
+    let first = pending_seqs(&store, "a").await;
+    store
+        .update_outbox(OutboxUpdate {
+            sink: "a".into(),
+            delivered: first.clone(),
+            position: first.last().copied(),
+            ..OutboxUpdate::default()
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    // Reports 2 and 3 are stored while the sink is not configured; it comes back for 4.
+    let store = open_with_sinks(dir.path(), &[]);
+    insert_reports(&store, cluster, 2..4).await;
+    store.close().await;
+    let store = open_with_sinks(dir.path(), &["a"]);
+    insert_reports(&store, cluster, 4..5).await;
+    let reader = store.outbox_reader().unwrap();
+    let batch = reader.pending("a", NOW, 100).await.unwrap();
+    assert_eq!(batch.items.len(), 1);
+    let in_flight: Vec<i64> = batch.items.iter().map(|item| item.seq).collect();
+    // The backfill queues 2 and 3 (after the position) while report 4 is being sent, and the
+    // sink then refuses report 4 for good.
+    assert_eq!(store.requeue("a", false, 0).await.unwrap(), 2);
+    store
+        .update_outbox(OutboxUpdate {
+            sink: "a".into(),
+            dead: vec![(in_flight[0], "400".into())],
+            position: Some(in_flight[0]),
+            generation: batch.generation,
+            ..OutboxUpdate::default()
+        })
+        .await
+        .unwrap();
+    let times: Vec<i64> = reader
+        .pending("a", NOW, 100)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|item| item.report_time - NOW)
+        .collect();
+    assert_eq!(
+        times,
+        [2, 3, 4],
+        "nothing the backfill queued is passed over"
+    );
+    assert_eq!(
+        reader.stats("a").await.unwrap().dead,
+        0,
+        "read again instead"
+    );
     store.close().await;
 }

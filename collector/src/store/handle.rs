@@ -16,7 +16,7 @@ use super::command::{Command, QUEUE_DEPTH, Reply, Shared};
 use super::connection::{self, IdleReader, ReadConnection, open_error};
 use super::outbox::SinkRegistration;
 use super::outbox::{
-    self, DeliveryCursor, DeliveryRow, DeliveryState, OutboxItem, OutboxStats, OutboxUpdate,
+    self, DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
 };
 use super::read::{self, ClusterSummary, Stats, StoredReport};
 use super::records::{InsertOutcome, NewReport};
@@ -35,7 +35,7 @@ pub const DB_FILE: &str = "collector.sqlite3";
 pub struct StoreOptions {
     /// Largest database size in bytes; writes past it fail as if the disk were full.
     pub max_size: Option<u64>,
-    /// Sinks every stored report is queued for.
+    /// Sinks to queue every stored report for.
     pub sinks: Vec<SinkRegistration>,
 }
 
@@ -353,7 +353,7 @@ pub struct OutboxReader(ReadConnection);
 
 impl OutboxReader {
     /// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first.
-    pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+    pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Pending> {
         let sink = sink.to_owned();
         self.0
             .run(move |conn| outbox::pending(conn, &sink, now, limit))

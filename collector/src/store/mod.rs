@@ -23,7 +23,7 @@ mod writer;
 pub use handle::{DB_FILE, OutboxReader, Store, StoreOptions, WeeklyReader};
 pub use outbox::{
     CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats,
-    OutboxUpdate, SinkRegistration,
+    OutboxUpdate, Pending, SinkRegistration,
 };
 pub use read::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use records::{InsertOutcome, NewReport, NodeGroup};

@@ -124,6 +124,19 @@ pub struct OutboxUpdate {
     /// The sink's new position: every report it covers up to this one was delivered, or has a
     /// row after this update (retried or dead). `None` leaves the position where it is.
     pub position: Option<i64>,
+    /// The sink's queue generation the batch was read at ([`Pending::generation`]): if a backfill
+    /// changed the queue since, the position stays and the outcomes of reports after it are
+    /// dropped (the next round reads them again).
+    pub generation: i64,
+}
+
+/// A batch of pending deliveries, as one read of the outbox saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Pending {
+    /// The deliveries, oldest report first.
+    pub items: Vec<OutboxItem>,
+    /// The sink's queue generation at the read (see [`OutboxUpdate::generation`]).
+    pub generation: i64,
 }
 
 /// Counts of one sink's outbox.

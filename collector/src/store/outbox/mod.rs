@@ -10,7 +10,7 @@ mod read;
 
 pub use items::{
     CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats,
-    OutboxUpdate, SinkRegistration,
+    OutboxUpdate, Pending, SinkRegistration,
 };
 pub(super) use queue::{apply, register, requeue, unconfigured};
 pub use read::{list, pending, stats};

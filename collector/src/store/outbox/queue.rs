@@ -80,8 +80,14 @@ pub(in crate::store) fn unconfigured(
 
 /// Applies what a sink's worker learned, inside the writer's transaction: a delivered row is
 /// deleted; a retried or dead delivery updates its row, or gets one (a report after the old
-/// position, unless it was erased meanwhile); then the position moves on.
+/// position, unless it was erased meanwhile); then the position moves on. So that every row stays
+/// at or before the position, the outcomes of reports after the position it reaches are dropped,
+/// and so is the move when a backfill changed the queue since the batch was read: the next round
+/// reads those reports again.
 pub(in crate::store) fn apply(tx: &Transaction<'_>, update: &OutboxUpdate) -> rusqlite::Result<()> {
+    let (current, generation) = position(tx, &update.sink)?.unwrap_or((i64::MAX, 0));
+    let reached = update.position.filter(|_| generation == update.generation);
+    let kept = |seq: &i64| *seq <= current.max(reached.unwrap_or(current));
     let mut delete =
         tx.prepare_cached("DELETE FROM deliveries WHERE sink = ?1 AND report_seq = ?2")?;
     for seq in &update.delivered {
@@ -95,7 +101,7 @@ pub(in crate::store) fn apply(tx: &Transaction<'_>, update: &OutboxUpdate) -> ru
            last_error = excluded.last_error, next_attempt_at = excluded.next_attempt_at \
          WHERE state = 'pending'",
     )?;
-    for (seq, error) in &update.retried {
+    for (seq, error) in update.retried.iter().filter(|(seq, _)| kept(seq)) {
         retry.execute(params![update.sink, seq, error, update.retry_at])?;
     }
     let mut dead = tx.prepare_cached(
@@ -105,10 +111,10 @@ pub(in crate::store) fn apply(tx: &Transaction<'_>, update: &OutboxUpdate) -> ru
          ON CONFLICT (sink, report_seq) DO UPDATE SET attempts = attempts + 1, \
            last_error = excluded.last_error, state = 'dead'",
     )?;
-    for (seq, reason) in &update.dead {
+    for (seq, reason) in update.dead.iter().filter(|(seq, _)| kept(seq)) {
         dead.execute(params![update.sink, seq, reason])?;
     }
-    if let Some(reached) = update.position {
+    if let Some(reached) = reached {
         tx.prepare_cached(
             "UPDATE sink_positions SET position = max(position, ?2) WHERE sink = ?1",
         )?
@@ -139,7 +145,11 @@ pub(in crate::store) fn requeue(
     if !dead_only {
         const NOT_COVERED: &str = "NOT EXISTS (SELECT 1 FROM sink_coverage c WHERE c.sink = ?1 \
              AND r.seq >= c.first_seq AND (c.last_seq IS NULL OR r.seq <= c.last_seq))";
-        let position = position(&tx, sink)?.unwrap_or(i64::MAX);
+        let position = position(&tx, sink)?.map_or(i64::MAX, |(position, _)| position);
+        tx.execute(
+            "UPDATE sink_positions SET generation = generation + 1 WHERE sink = ?1",
+            [sink],
+        )?;
         // At or before the position, a report the sink never had gets a row; after it, the
         // coverage below puts it in the sink's queue.
         changed += tx.execute(

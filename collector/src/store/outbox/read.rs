@@ -6,17 +6,21 @@ use std::ops::RangeInclusive;
 use common::time::TimeSource;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::items::{DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats};
+use super::items::{
+    DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats, Pending,
+};
 use crate::store::sql::{parsed, report_body, report_id};
 
-/// Reports after a position counted one by one up to this many; beyond it, by their insertion
-/// order (a report erased there still counts), since counting means reading every report's row.
+/// Reports of a range of a queue counted one by one up to this many; a range holding more is
+/// counted by insertion order (a report erased there still counts), since counting means reading
+/// every report's row.
 const EXACT_COUNT: i64 = 10_000;
 
-/// The sink's position: every report it covers up to this one was delivered or has a row.
-pub(super) fn position(conn: &Connection, sink: &str) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT position FROM sink_positions WHERE sink = ?1")?
-        .query_row([sink], |row| row.get(0))
+/// The sink's position (every report it covers up to this one was delivered or has a row) and
+/// its queue's generation.
+pub(super) fn position(conn: &Connection, sink: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.prepare_cached("SELECT position, generation FROM sink_positions WHERE sink = ?1")?
+        .query_row([sink], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()
 }
 
@@ -26,7 +30,7 @@ pub(super) fn queue_ranges(
     conn: &Connection,
     sink: &str,
 ) -> rusqlite::Result<Vec<RangeInclusive<i64>>> {
-    let Some(position) = position(conn, sink)? else {
+    let Some((position, _)) = position(conn, sink)? else {
         return Ok(Vec::new());
     };
     let mut statement = conn.prepare_cached(
@@ -66,9 +70,13 @@ pub(super) fn queued_after_position(
                 .query_row([low, high], |row| row.get(0))
                 .optional()?;
         }
-        count += if high - low < EXACT_COUNT {
-            conn.prepare_cached("SELECT count(*) FROM reports WHERE seq BETWEEN ?1 AND ?2")?
-                .query_row([low, high], |row| row.get::<_, i64>(0))?
+        let exact: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM reports WHERE seq BETWEEN ?1 AND ?2 LIMIT ?3)",
+            )?
+            .query_row([low, high, EXACT_COUNT], |row| row.get(0))?;
+        count += if exact < EXACT_COUNT {
+            exact
         } else {
             high - low + 1
         };
@@ -77,13 +85,11 @@ pub(super) fn queued_after_position(
 }
 
 /// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first: its rows due,
-/// then the reports after its position (every row is at or before the position).
-pub fn pending(
-    conn: &Connection,
-    sink: &str,
-    now: i64,
-    limit: usize,
-) -> rusqlite::Result<Vec<OutboxItem>> {
+/// then the reports after its position (every row is at or before the position), all in one
+/// read transaction.
+pub fn pending(conn: &Connection, sink: &str, now: i64, limit: usize) -> rusqlite::Result<Pending> {
+    let snapshot = conn.unchecked_transaction()?;
+    let generation = position(&snapshot, sink)?.map_or(0, |(_, generation)| generation);
     let mut items = {
         let mut statement = conn.prepare_cached(
             "SELECT d.report_seq, d.attempts, d.created_at, r.id, r.cluster_id, r.report_time, \
@@ -114,7 +120,7 @@ pub fn pending(
             items.push(row?);
         }
     }
-    Ok(items)
+    Ok(Pending { items, generation })
 }
 
 /// One pending delivery from a row of the columns `pending` selects.

@@ -228,11 +228,14 @@ ALTER TABLE stats_clusters_numbered RENAME TO stats_clusters;
     // sink's queue is the reports it covers after its position, and a delivery gets a row only
     // once it was tried and failed, or re-queued (`outbox/`). Every report stored so far had its
     // row, delivered ones deleted, so each sink known starts at the last report stored and the
-    // rows there stay as they are.
+    // rows there stay as they are. `generation` grows with every backfill, which can add reports
+    // after the position to the queue while a worker's batch is in flight: the batch then does
+    // not move the position.
     r#"
 CREATE TABLE sink_positions (
-    sink     TEXT PRIMARY KEY,
-    position INTEGER NOT NULL
+    sink       TEXT PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
 INSERT INTO sink_positions (sink, position)
 SELECT name, (SELECT COALESCE(MAX(seq), 0) FROM reports) FROM sinks;

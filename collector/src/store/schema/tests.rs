@@ -188,7 +188,7 @@ fn each_known_sink_starts_at_the_last_report_with_its_rows_kept() {
     migrate(&mut conn, Path::new("memory")).unwrap();
     assert_eq!(
         rows(&conn, "SELECT * FROM sink_positions ORDER BY sink"),
-        ["gone 5", "segment 5"]
+        ["gone 5 0", "segment 5 0"]
     );
     assert_eq!(
         rows(
