@@ -180,20 +180,29 @@ async fn every_sink_gets_every_report_and_a_sink_that_is_down_holds_back_no_othe
         40.0,
     )
     .await;
-    let pending = admin_get(
-        &client,
-        &collector,
-        "/api/v1/deliveries?sink=woopra&state=pending",
+    // Queued reports are listed as soon as they are stored; each shows its error once the
+    // worker has tried it.
+    wait_for(
+        "every Woopra delivery to be tried and listed with its error",
+        DEADLINE,
+        || async {
+            let pending = admin_get(
+                &client,
+                &collector,
+                "/api/v1/deliveries?sink=woopra&state=pending",
+            )
+            .await;
+            let pending = pending["deliveries"].as_array().unwrap().clone();
+            (pending.len() == 40
+                && pending.iter().all(|d| {
+                    d["lastError"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("unreachable"))
+                }))
+            .then_some(())
+        },
     )
     .await;
-    let pending = pending["deliveries"].as_array().unwrap();
-    assert_eq!(pending.len(), 40);
-    assert!(
-        pending.iter().all(|d| d["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("unreachable"))),
-        "{pending:?}"
-    );
     let text = metrics(&client, &collector).await;
     for sink in [
         ("segment", "segment"),
