@@ -6,9 +6,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
+use buckets::{count_buckets, latency_buckets, sink_latency_buckets, size_buckets};
 use common::extensions::DropReason;
 use common::sanitize::{Changes, Field};
 
+mod buckets;
 mod delivery;
 mod ingest;
 
@@ -33,6 +35,8 @@ pub struct Metrics {
     pub commit_duration: Histogram,
     /// `collector_store_commit_group_size`: reports per committed transaction.
     pub commit_group_size: Histogram,
+    /// `collector_store_log_restart_duration_seconds`: the writer's checkpoints between groups.
+    pub log_restart_duration: Histogram,
     /// `collector_unknown_fields_dropped_total`
     pub unknown_fields_dropped: Counter,
     /// `collector_extensions_dropped_total{reason}`
@@ -119,6 +123,14 @@ impl Metrics {
                 "Reports committed per transaction (group commit)",
                 None,
                 Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            ),
+            log_restart_duration: register(
+                r,
+                "store_log_restart_duration",
+                "Time the writer spent between two groups copying the last frames of the \
+                 write-ahead log, so that its next commit starts the log over",
+                Some(Unit::Seconds),
+                Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             ),
             unknown_fields_dropped: register(
                 r,
@@ -411,26 +423,6 @@ fn register<M: prometheus_client::registry::Metric + Clone>(
         None => registry.register(name, help, metric.clone()),
     }
     metric
-}
-
-/// Buckets of the HTTP request latency: 0.5 ms to 16 s.
-fn latency_buckets() -> Histogram {
-    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-}
-
-/// Buckets of a sink's request latency: 1 ms to 33 s.
-fn sink_latency_buckets() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 16))
-}
-
-/// Buckets of a sink request's body size: 1 KiB to 8 MiB.
-fn size_buckets() -> Histogram {
-    Histogram::new(exponential_buckets(1024.0, 2.0, 14))
-}
-
-/// Buckets of deliveries per sink request: 1 to 4096.
-fn count_buckets() -> Histogram {
-    Histogram::new(exponential_buckets(1.0, 2.0, 13))
 }
 
 impl Default for Metrics {

@@ -21,6 +21,7 @@ fn documented_names_are_exported() {
         "collector_http_request_duration_seconds_bucket",
         "collector_store_commit_duration_seconds_bucket",
         "collector_store_commit_group_size_bucket",
+        "collector_store_log_restart_duration_seconds_bucket",
         "collector_unknown_fields_dropped_total",
         "collector_extensions_dropped_total{reason=\"invalid_name\"}",
         "collector_fields_sanitized_total{field=\"osImage\"}",

@@ -52,6 +52,10 @@ pub(super) struct Shared {
     /// Reports stored plus deliveries re-queued since the store was opened: a worker waiting to
     /// fill a batch sleeps until this has grown by the number it lacks.
     pub(super) queued: AtomicU64,
+    /// Set by the checkpointer once the write-ahead log is long and nearly all copied: the
+    /// writer copies the last frames itself between two groups, so that its next transaction
+    /// starts the log over (see `checkpoint`).
+    pub(super) log_restart_due: AtomicBool,
 }
 
 impl Shared {

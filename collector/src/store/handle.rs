@@ -87,6 +87,7 @@ impl Store {
             metrics,
             stored: tokio::sync::Notify::new(),
             queued: AtomicU64::new(0),
+            log_restart_due: AtomicBool::new(false),
         });
         shared.metrics.store_available.set(1);
         // Counted once here; the writer keeps the gauge current as it stores and deletes.
@@ -104,7 +105,7 @@ impl Store {
                 advice: "cannot start the writer thread".into(),
                 source: Some(Box::new(e)),
             })?;
-        let checkpointer = checkpoint::spawn(&db_path).map_err(open_error)?;
+        let checkpointer = checkpoint::spawn(&db_path, shared.clone()).map_err(open_error)?;
         let store = Store {
             commands,
             reader,

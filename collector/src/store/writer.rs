@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::command::{Command, MAX_GROUP, Reply, Shared};
 use super::outbox::{self, OutboxUpdate, SinkRegistration};
 use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
-use super::{meta, read, removal, rollup};
+use super::{checkpoint, meta, read, removal, rollup};
 use crate::error::{Error, Result, SharedError};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
@@ -53,6 +53,17 @@ pub(super) fn run(
             }
         }
         commit_group(&mut conn, &shared, group, &mut next_seq);
+        // Between two groups, so that the next transaction starts the log over.
+        if shared.log_restart_due.swap(false, Ordering::AcqRel) {
+            let started = Instant::now();
+            if let Err(error) = checkpoint::passive_checkpoint(&conn) {
+                tracing::warn!(%error, "checkpoint of the write-ahead log failed");
+            }
+            shared
+                .metrics
+                .log_restart_duration
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
     checkpoint(&conn);
 }
