@@ -12,7 +12,7 @@
 //! the last frames itself between two groups; the writer's next transaction starts the log
 //! over.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,9 +32,17 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// which never blocks the writer) and syncs the database file after each copy, so that
 /// neither the copy nor its fsync sits on the writer's commit path.
 pub(super) fn spawn(db_path: &Path, shared: Arc<Shared>) -> rusqlite::Result<Checkpointer> {
+    let conn = connection::open(db_path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    // Stated, not left to the build's default: a checkpoint that copies the whole log must sync
+    // the database file before the log starts over.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     let mut background = Background {
-        conn: connection::open(db_path, OpenFlags::SQLITE_OPEN_READ_WRITE)?,
-        db_file: File::open(db_path)
+        conn,
+        // Opened for writing only so that every platform lets it sync (Windows needs that).
+        db_file: OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(db_path)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
         last: LogState::default(),
     };
@@ -43,21 +51,30 @@ pub(super) fn spawn(db_path: &Path, shared: Arc<Shared>) -> rusqlite::Result<Che
     let thread = std::thread::Builder::new()
         .name("store-checkpointer".into())
         .spawn(move || {
-            // Twenty rounds a second: a failure is logged when it starts, not every round.
-            let mut failing = false;
-            while !stopped.load(Ordering::SeqCst) {
+            // Twenty rounds a second: a failure is logged when it starts or changes, not every
+            // round.
+            let mut failing: Option<String> = None;
+            loop {
                 std::thread::park_timeout(CHECKPOINT_EVERY);
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
                 match background.round(&shared.log_restart_due) {
-                    Err(error) if !failing => {
-                        failing = true;
-                        tracing::warn!(%error, "checkpoint of the write-ahead log failed");
+                    Err(error) => {
+                        let message = error.to_string();
+                        if failing.as_deref() != Some(message.as_str()) {
+                            tracing::warn!(
+                                error = message,
+                                "checkpoint of the write-ahead log failed"
+                            );
+                            failing = Some(message);
+                        }
                     }
-                    Err(_) => {}
-                    Ok(()) if failing => {
-                        failing = false;
-                        tracing::info!("checkpoints of the write-ahead log work again");
+                    Ok(()) => {
+                        if failing.take().is_some() {
+                            tracing::info!("checkpoints of the write-ahead log work again");
+                        }
                     }
-                    Ok(()) => {}
                 }
             }
         })
@@ -85,20 +102,31 @@ impl Background {
         if log.frames >= LOG_RESTART_FRAMES {
             // The second pass copies only what arrived during the first, leaving the writer
             // as little as possible.
-            self.copy_and_sync()?;
-            log_restart_due.store(true, Ordering::Release);
+            let log = self.copy_and_sync()?;
+            // Only once everything this pass saw is copied: while a long read holds the log
+            // back, the writer's pass would copy nothing now and the whole backlog later.
+            if log.copied == log.frames {
+                log_restart_due.store(true, Ordering::Release);
+            }
         }
         Ok(())
     }
 
-    /// One passive checkpoint, and a sync of the database file when it copied anything (a sync
-    /// SQLite does not need for durability: it only does the work before the writer would).
+    /// One passive checkpoint, and a sync of the database file when it copied frames the last
+    /// one had not (a sync SQLite does not need for durability: it only does the work before
+    /// the writer would).
     fn copy_and_sync(&mut self) -> Result<LogState, BoxError> {
         let log = passive_checkpoint(&self.conn)?;
-        if log != self.last && log.copied > 0 {
+        if log.copied < 0 {
+            // Busy (another checkpoint runs) or not a write-ahead log: nothing was copied.
+            return Ok(log);
+        }
+        let copied_more =
+            log.copied > 0 && (log.copied != self.last.copied || log.frames < self.last.frames);
+        self.last = log;
+        if copied_more {
             self.db_file.sync_data()?;
         }
-        self.last = log;
         Ok(log)
     }
 }
@@ -140,14 +168,34 @@ impl Checkpointer {
 mod tests {
     use super::*;
 
-    /// A writer's connection as the store opens it, on a fresh file in `dir`.
-    fn writer(dir: &Path) -> Connection {
-        let conn = Connection::open(dir.join("db.sqlite3")).unwrap();
+    /// A writer's connection with the store's durability (`synchronous=FULL`, WAL) and no
+    /// automatic checkpoint, so that only the code under test copies the log.
+    fn writer(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.pragma_update(None, "synchronous", "FULL").unwrap();
         conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         conn.execute_batch("CREATE TABLE t (body BLOB)").unwrap();
         conn
+    }
+
+    /// A fresh database in a temporary directory: its path, the writer's connection and the
+    /// checkpointer's side.
+    fn store() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        Connection,
+        Background,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let conn = writer(&path);
+        let background = Background {
+            conn: connection::open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap(),
+            db_file: File::open(&path).unwrap(),
+            last: LogState::default(),
+        };
+        (dir, path, conn, background)
     }
 
     /// Commits `pages` pages' worth of rows, 256 to a transaction.
@@ -162,41 +210,77 @@ mod tests {
         }
     }
 
+    /// A connection in a read transaction: nothing committed after it began can be copied
+    /// into the database while it lasts.
+    fn hold_a_read(path: &Path) -> Connection {
+        let reader = Connection::open(path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        reader
+    }
+
+    /// The log's length, from a passive checkpoint (which copies what it can).
+    fn log_frames(conn: &Connection) -> i64 {
+        passive_checkpoint(conn).unwrap().frames
+    }
+
     #[test]
-    fn a_long_log_is_copied_and_started_over_by_the_writers_next_transaction() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.sqlite3");
-        let mut conn = writer(dir.path());
-        let mut background = Background {
-            conn: connection::open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap(),
-            db_file: File::open(&path).unwrap(),
-            last: LogState::default(),
-        };
+    fn the_writers_pass_between_groups_starts_a_log_over_that_would_not_by_itself() {
+        let (_dir, path, mut conn, mut background) = store();
         let due = AtomicBool::new(false);
 
         write(&mut conn, 100);
         background.round(&due).unwrap();
         assert!(!due.load(Ordering::Acquire), "a short log is left alone");
-        assert_eq!(background.last.copied, background.last.frames);
 
-        write(&mut conn, LOG_RESTART_FRAMES as usize);
+        // The background copy ends behind the writer (here because a read holds it back, under
+        // load because the writer keeps committing): the log does not start over by itself,
+        // since no transaction begins with every frame copied.
+        let reader = hold_a_read(&path);
+        write(&mut conn, 100);
         background.round(&due).unwrap();
+        let before = log_frames(&background.conn);
+        write(&mut conn, 1);
         assert!(
-            due.load(Ordering::Acquire),
-            "a long log asks the writer to finish"
+            log_frames(&background.conn) > before,
+            "the log kept growing"
         );
-        let before = background.last.frames;
-        assert!(before >= LOG_RESTART_FRAMES);
+        reader.execute_batch("COMMIT").unwrap();
 
         // The writer's part: copy the last frames between two groups; its next transaction
         // starts the log from its first frame.
         passive_checkpoint(&conn).unwrap();
         write(&mut conn, 1);
-        let after = passive_checkpoint(&background.conn).unwrap();
+        let after = log_frames(&background.conn);
         assert!(
-            after.frames < 10,
-            "the log started over ({before} frames before, {} after)",
-            after.frames
+            after < 10,
+            "the log started over ({before} frames before, {after} after)"
+        );
+    }
+
+    #[test]
+    fn a_read_holding_the_log_back_does_not_hand_the_backlog_to_the_writer() {
+        let (_dir, path, mut conn, mut background) = store();
+        let due = AtomicBool::new(false);
+        write(&mut conn, 1);
+
+        // A read transaction that started before the long log: nothing after its snapshot
+        // can be copied while it lasts.
+        let reader = hold_a_read(&path);
+        write(&mut conn, LOG_RESTART_FRAMES as usize);
+        background.round(&due).unwrap();
+        assert!(
+            !due.load(Ordering::Acquire),
+            "the writer is not asked while a read holds the log"
+        );
+
+        reader.execute_batch("COMMIT").unwrap();
+        background.round(&due).unwrap();
+        assert!(
+            due.load(Ordering::Acquire),
+            "the read ended: the writer is asked"
         );
     }
 }

@@ -14,10 +14,10 @@ use crate::error::{Error, Result};
 /// How long a connection waits for a lock held by another.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Write-ahead log frames after which the checkpointer asks the writer to start the log over
-/// (32 MiB of 4 KiB pages; see `checkpoint`).
+/// (32 MiB at SQLite's default 4 KiB page; see `checkpoint`).
 pub(super) const LOG_RESTART_FRAMES: i64 = 8_192;
 /// Write-ahead log pages after which the writer checkpoints itself, should the checkpointer
-/// fall behind or a long read keep the log from starting over (128 MiB of 4 KiB pages).
+/// fall behind or a long read keep the log from starting over (128 MiB at 4 KiB a page).
 const WRITER_CHECKPOINT_PAGES: i64 = 4 * LOG_RESTART_FRAMES;
 
 /// A connection to `path` with `flags` (and no SQLite-level mutex: each connection has one
