@@ -34,6 +34,32 @@ async fn insert_reports(store: &Store, cluster: &str, range: std::ops::Range<i64
     }
 }
 
+/// Confirms `seqs` as delivered to `sink` and moves its position past the last of them.
+async fn deliver(store: &Store, sink: &str, seqs: &[i64]) {
+    store
+        .update_outbox(OutboxUpdate {
+            sink: sink.into(),
+            delivered: seqs.to_vec(),
+            position: seqs.last().copied(),
+            ..OutboxUpdate::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// The report times (less `NOW`) of what `sink`'s worker would be handed at `now`.
+async fn pending_times(store: &Store, sink: &str, now: i64) -> Vec<i64> {
+    let reader = store.outbox_reader().unwrap();
+    reader
+        .pending(sink, now, 100)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|item| item.report_time - NOW)
+        .collect()
+}
+
 async fn pending_seqs(store: &Store, sink: &str) -> Vec<i64> {
     let reader = store.outbox_reader().unwrap();
     reader
@@ -135,15 +161,7 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
     insert_reports(&store, cluster, 4..7).await;
     let seqs = pending_seqs(&store, "late").await;
     assert_eq!(seqs.len(), 3, "only reports after the sink was added");
-    store
-        .update_outbox(OutboxUpdate {
-            sink: "late".into(),
-            delivered: seqs.clone(),
-            position: seqs.last().copied(),
-            ..OutboxUpdate::default()
-        })
-        .await
-        .unwrap();
+    deliver(&store, "late", &seqs).await;
     store.close().await;
     // Removed for a while: 7..9 are stored without it; restarts in between keep its ranges.
     for _ in 0..2 {
@@ -158,15 +176,7 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
     insert_reports(&store, cluster, 9..10).await;
     assert_eq!(pending_seqs(&store, "late").await.len(), 1);
     assert_eq!(store.requeue("late", false, 0).await.unwrap(), 6);
-    let reader = store.outbox_reader().unwrap();
-    let times: Vec<i64> = reader
-        .pending("late", i64::MAX, 100)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|item| item.report_time - NOW)
-        .collect();
+    let times = pending_times(&store, "late", i64::MAX).await;
     assert_eq!(times, [0, 1, 2, 3, 7, 8, 9]);
     // A second backfill finds nothing new.
     assert_eq!(store.requeue("late", false, 0).await.unwrap(), 0);
@@ -174,16 +184,7 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
     store.close().await;
     let store = open_with_sinks(dir.path(), &["late", "fresh"]);
     assert_eq!(store.requeue("fresh", false, NOW + 8).await.unwrap(), 2);
-    let times: Vec<i64> = store
-        .outbox_reader()
-        .unwrap()
-        .pending("fresh", i64::MAX, 100)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|item| item.report_time - NOW)
-        .collect();
+    let times = pending_times(&store, "fresh", i64::MAX).await;
     assert_eq!(times, [8, 9]);
     store.close().await;
 }
@@ -275,16 +276,7 @@ async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
 
     // A restart keeps the position: nothing delivered comes back.
     let store = open_with_sinks(dir.path(), &["a"]);
-    let times: Vec<i64> = store
-        .outbox_reader()
-        .unwrap()
-        .pending("a", i64::MAX, 100)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|item| item.report_time - NOW)
-        .collect();
+    let times = pending_times(&store, "a", i64::MAX).await;
     assert_eq!(times, [1, 6, 7]);
     store.close().await;
 }
@@ -296,15 +288,7 @@ async fn a_backfill_during_a_batch_keeps_the_position_where_it_was() {
     let store = open_with_sinks(dir.path(), &["a"]);
     insert_reports(&store, cluster, 0..2).await;
     let first = pending_seqs(&store, "a").await;
-    store
-        .update_outbox(OutboxUpdate {
-            sink: "a".into(),
-            delivered: first.clone(),
-            position: first.last().copied(),
-            ..OutboxUpdate::default()
-        })
-        .await
-        .unwrap();
+    deliver(&store, "a", &first).await;
     store.close().await;
     // Reports 2 and 3 are stored while the sink is not configured; it comes back for 4.
     let store = open_with_sinks(dir.path(), &[]);
@@ -329,14 +313,7 @@ async fn a_backfill_during_a_batch_keeps_the_position_where_it_was() {
         })
         .await
         .unwrap();
-    let times: Vec<i64> = reader
-        .pending("a", NOW, 100)
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|item| item.report_time - NOW)
-        .collect();
+    let times = pending_times(&store, "a", NOW).await;
     assert_eq!(
         times,
         [2, 3, 4],
