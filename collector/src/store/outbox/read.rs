@@ -30,9 +30,18 @@ pub(super) fn queue_ranges(
     conn: &Connection,
     sink: &str,
 ) -> rusqlite::Result<Vec<RangeInclusive<i64>>> {
-    let Some((position, _)) = position(conn, sink)? else {
-        return Ok(Vec::new());
-    };
+    match position(conn, sink)? {
+        Some((position, _)) => ranges_after(conn, sink, position),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`queue_ranges`] for a position already read.
+fn ranges_after(
+    conn: &Connection,
+    sink: &str,
+    position: i64,
+) -> rusqlite::Result<Vec<RangeInclusive<i64>>> {
     let mut statement = conn.prepare_cached(
         "SELECT first_seq, COALESCE(last_seq, ?2) FROM sink_coverage \
          WHERE sink = ?1 AND COALESCE(last_seq, ?2) > ?3 ORDER BY first_seq",
@@ -89,7 +98,10 @@ pub(super) fn queued_after_position(
 /// read transaction.
 pub fn pending(conn: &Connection, sink: &str, now: i64, limit: usize) -> rusqlite::Result<Pending> {
     let snapshot = conn.unchecked_transaction()?;
-    let generation = position(&snapshot, sink)?.map_or(0, |(_, generation)| generation);
+    let (ranges, generation) = match position(&snapshot, sink)? {
+        Some((position, generation)) => (ranges_after(conn, sink, position)?, generation),
+        None => (Vec::new(), 0),
+    };
     let mut items = {
         let mut statement = conn.prepare_cached(
             "SELECT d.report_seq, d.attempts, d.created_at, r.id, r.cluster_id, r.report_time, \
@@ -107,7 +119,7 @@ pub fn pending(conn: &Connection, sink: &str, now: i64, limit: usize) -> rusqlit
         "SELECT seq, 0, 0, id, cluster_id, report_time, time_source, received_at, body \
          FROM reports WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq LIMIT ?3",
     )?;
-    for range in queue_ranges(conn, sink)? {
+    for range in ranges {
         let wanted = limit.saturating_sub(items.len());
         if wanted == 0 {
             break;
