@@ -1,32 +1,23 @@
-//! The embedded durable store: SQLite in WAL mode, one writer thread that group-commits, and
-//! read-only connections for the read API and the delivery workers.
-//!
-//! Durability: every transaction is committed with `synchronous=FULL`, so the write-ahead log is
-//! fsynced before the commit returns, and a request is answered 204 only after the commit that
-//! holds its report returned. Many concurrent reports share one transaction (and one fsync).
+//! The durable store: what the API, the delivery engine, maintenance and the weekly statistics
+//! ask of it, and the backends that answer. Today the one backend is [`sqlite`], the embedded
+//! store under `--data-dir`.
 
-mod checkpoint;
-mod command;
-mod connection;
-mod handle;
-mod meta;
-pub mod outbox;
-mod read;
+mod listing;
+mod outbox;
 mod records;
-mod removal;
 mod rollup;
-mod schema;
-mod sql;
+pub mod sqlite;
 mod weekly;
-mod writer;
 
-pub use handle::{DB_FILE, OutboxReader, Store, StoreOptions, WeeklyReader};
+pub use listing::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use outbox::{
     CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats,
     OutboxUpdate, Pending, SinkRegistration,
 };
-pub use read::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use records::{InsertOutcome, NewReport, NodeGroup};
-pub use rollup::{CHURN_WEEKS, Prepared, RollupProgress};
-pub use schema::SCHEMA_VERSION;
+pub use rollup::{CHURN_WEEKS, RollupProgress};
+pub use sqlite::{
+    DB_FILE, OutboxReader, Prepared, SCHEMA_VERSION, SqliteStore as Store, StoreOptions,
+    WeeklyReader,
+};
 pub use weekly::{WeekSummary, WeeklyChanges};

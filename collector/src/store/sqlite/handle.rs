@@ -14,18 +14,19 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::{self, Checkpointer};
 use super::command::{Command, QUEUE_DEPTH, Reply, Shared};
 use super::connection::{self, IdleReader, ReadConnection, open_error};
-use super::outbox::SinkRegistration;
-use super::outbox::{
-    self, DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
-};
-use super::read::{self, ClusterSummary, Stats, StoredReport};
-use super::records::{InsertOutcome, NewReport};
-use super::rollup::{self, Prepared, RollupProgress};
-use super::weekly::{self, WeeklyChanges};
-use super::{removal, schema, writer};
+use super::rollup::{self, Prepared};
+use super::{outbox, read, removal, schema, weekly, writer};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::stats::Week;
+use crate::store::listing::{ClusterSummary, Stats, StoredReport};
+use crate::store::outbox::{
+    DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
+    SinkRegistration,
+};
+use crate::store::records::{InsertOutcome, NewReport};
+use crate::store::rollup::RollupProgress;
+use crate::store::weekly::WeeklyChanges;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "collector.sqlite3";
@@ -41,7 +42,7 @@ pub struct StoreOptions {
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     commands: mpsc::Sender<Command>,
     reader: ReadConnection,
     shared: Arc<Shared>,
@@ -50,7 +51,7 @@ pub struct Store {
     checkpointer: Arc<Mutex<Option<Checkpointer>>>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`, migrates it and checks it is writable.
     pub fn open(dir: &Path, options: StoreOptions, metrics: Arc<Metrics>) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
@@ -106,7 +107,7 @@ impl Store {
                 source: Some(Box::new(e)),
             })?;
         let checkpointer = checkpoint::spawn(&db_path, shared.clone()).map_err(open_error)?;
-        let store = Store {
+        let store = SqliteStore {
             commands,
             reader,
             shared,

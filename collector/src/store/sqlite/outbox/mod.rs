@@ -4,13 +4,8 @@
 //! and failed (due again later, or `dead` with the reason), or re-queued by an operator. The
 //! worker moves the position past what it sent, in the transaction that records the outcomes.
 
-mod items;
 mod queue;
 mod read;
 
-pub use items::{
-    CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats,
-    OutboxUpdate, Pending, SinkRegistration,
-};
 pub(super) use queue::{apply, register, requeue, unconfigured};
 pub use read::{list, pending, stats};

@@ -6,10 +6,10 @@ use std::ops::RangeInclusive;
 use common::time::TimeSource;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::items::{
+use crate::store::outbox::{
     DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats, Pending,
 };
-use crate::store::sql::{parsed, report_body, report_id};
+use crate::store::sqlite::sql::{parsed, report_body, report_id};
 
 /// Reports of a range of a queue counted one by one up to this many; a range holding more is
 /// counted by insertion order (a report erased there still counts), since counting means reading

@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, Transaction, params};
 
-use super::items::{OutboxUpdate, SinkRegistration};
 use super::read::{position, queued_after_position};
+use crate::store::outbox::{OutboxUpdate, SinkRegistration};
 
 /// Records the configured sinks and the reports each will receive: a sink configured now keeps
 /// (or opens) a coverage range from the next report on, and a sink seen for the first time has

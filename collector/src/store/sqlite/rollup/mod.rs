@@ -18,6 +18,6 @@ mod changes;
 mod prepare;
 mod write;
 
-pub use changes::{CHURN_WEEKS, Prepared, RollupProgress};
+pub use changes::Prepared;
 pub(super) use prepare::prepare;
 pub(super) use write::{apply, drop_weeks_before, erase, reset_if_registry_changed};

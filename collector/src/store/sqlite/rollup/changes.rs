@@ -7,7 +7,8 @@ use common::Report;
 use rusqlite::Row;
 
 use crate::stats::{CellDeltas, Week};
-use crate::store::sql::report_body;
+use crate::store::rollup::CHURN_WEEKS;
+use crate::store::sqlite::sql::report_body;
 
 /// The stored report in column `index` of `row`, or `None` (with a warning) when it cannot be
 /// read: one damaged row must not stop the statistics, nor an erasure.
@@ -26,25 +27,10 @@ pub(super) fn readable_body(
     }
 }
 
-/// Weeks after which a cluster last seen counts as churned.
-pub const CHURN_WEEKS: i64 = 4;
-
 /// `meta` key: the seq of the last report a rollup step has folded.
 pub(super) const WATERMARK: &str = "stats_rolled_up_to";
 /// `meta` key: grows with every erasure and pruning, which invalidate a prepared step.
 pub(super) const GENERATION: &str = "stats_generation";
-
-/// What one rollup step did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RollupProgress {
-    /// Reports read.
-    pub reports: usize,
-    /// True when no report is left to fold.
-    pub caught_up: bool,
-    /// True when the step was prepared on a state that changed before it was applied; nothing
-    /// was written, and it must be prepared again.
-    pub stale: bool,
-}
 
 /// A step computed on a read snapshot, for the writer to apply.
 #[derive(Debug, Default)]

@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::Report;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::changes::{
-    CHURN_WEEKS, GENERATION, Prepared, WATERMARK, churn_candidates, readable_body,
-};
+use super::changes::{GENERATION, Prepared, WATERMARK, churn_candidates, readable_body};
 use crate::stats::Week;
-use crate::store::meta;
+use crate::store::rollup::CHURN_WEEKS;
+use crate::store::sqlite::meta;
 
 /// The latest report of one cluster-week in a chunk.
 struct Latest {

@@ -6,11 +6,10 @@ use std::collections::BTreeSet;
 use common::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::changes::{
-    Changes, GENERATION, Prepared, RollupProgress, WATERMARK, churn_candidates, readable_body,
-};
+use super::changes::{Changes, GENERATION, Prepared, WATERMARK, churn_candidates, readable_body};
 use crate::stats::{Week, dimensions};
-use crate::store::meta;
+use crate::store::rollup::RollupProgress;
+use crate::store::sqlite::meta;
 
 /// `meta` key: the fingerprint of the registry the stored statistics were made with.
 const REGISTRY: &str = "stats_registry";

@@ -9,10 +9,10 @@ use rusqlite::{Connection, ToSql, Transaction, TransactionBehavior, params};
 use tokio::sync::mpsc;
 
 use super::command::{Command, MAX_GROUP, Reply, Shared};
-use super::outbox::{self, OutboxUpdate, SinkRegistration};
-use super::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
-use super::{checkpoint, meta, read, removal, rollup};
+use super::{checkpoint, meta, outbox, read, removal, rollup};
 use crate::error::{Error, Result, SharedError};
+use crate::store::outbox::{OutboxUpdate, SinkRegistration};
+use crate::store::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
 
 /// Runs until a `Shutdown` command or until every handle is gone.
 pub(super) fn run(

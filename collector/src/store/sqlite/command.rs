@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::outbox::OutboxUpdate;
-use super::records::{InsertOutcome, NewReport};
-use super::rollup::{Prepared, RollupProgress};
+use super::rollup::Prepared;
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::store::outbox::OutboxUpdate;
+use crate::store::records::{InsertOutcome, NewReport};
+use crate::store::rollup::RollupProgress;
 
 /// Most commands handled in one round (and reports committed in one transaction).
 pub(super) const MAX_GROUP: usize = 2048;
