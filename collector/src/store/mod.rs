@@ -1,23 +1,24 @@
 //! The durable store: what the API, the delivery engine, maintenance and the weekly statistics
-//! ask of it, and the backends that answer. Today the one backend is [`sqlite`], the embedded
-//! store under `--data-dir`.
+//! ask of it ([`Store`]), and the backends that answer. Today the one backend is `sqlite`, the
+//! embedded store under `--data-dir`.
 
+mod handle;
 mod listing;
+mod options;
 mod outbox;
 mod records;
 mod rollup;
-pub mod sqlite;
+mod sqlite;
 mod weekly;
 
+pub use handle::{OutboxReader, Prepared, Store, WeeklyReader};
 pub use listing::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
+pub use options::StoreOptions;
 pub use outbox::{
     CURSOR_SEQ_DIGITS, DeliveryCursor, DeliveryRow, DeliveryState, Held, OutboxItem, OutboxStats,
     OutboxUpdate, Pending, SinkRegistration,
 };
 pub use records::{InsertOutcome, NewReport, NodeGroup};
 pub use rollup::{CHURN_WEEKS, RollupProgress};
-pub use sqlite::{
-    DB_FILE, OutboxReader, Prepared, SCHEMA_VERSION, SqliteStore as Store, StoreOptions,
-    WeeklyReader,
-};
+pub use sqlite::{DB_FILE, SCHEMA_VERSION};
 pub use weekly::{WeekSummary, WeeklyChanges};

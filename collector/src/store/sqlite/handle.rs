@@ -1,4 +1,4 @@
-//! The store's handle: writes go to the writer thread as commands and return once committed;
+//! The embedded store's handle: writes go to the writer thread as commands and return once committed;
 //! reads run on read-only connections off the async threads.
 
 use std::collections::BTreeMap;
@@ -20,9 +20,9 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::stats::Week;
 use crate::store::listing::{ClusterSummary, Stats, StoredReport};
+use crate::store::options::StoreOptions;
 use crate::store::outbox::{
     DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
-    SinkRegistration,
 };
 use crate::store::records::{InsertOutcome, NewReport};
 use crate::store::rollup::RollupProgress;
@@ -31,16 +31,7 @@ use crate::store::weekly::WeeklyChanges;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "collector.sqlite3";
 
-/// Settings of [`Store::open`].
-#[derive(Debug, Clone, Default)]
-pub struct StoreOptions {
-    /// Largest database size in bytes; writes past it fail as if the disk were full.
-    pub max_size: Option<u64>,
-    /// Sinks to queue every stored report for.
-    pub sinks: Vec<SinkRegistration>,
-}
-
-/// Handle to the store; cheap to clone.
+/// Handle to the embedded store; cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
     commands: mpsc::Sender<Command>,
@@ -196,7 +187,7 @@ impl SqliteStore {
         self.shared.queued.load(Ordering::Acquire)
     }
 
-    /// Waits until [`Store::queued_total`] reaches `total`, or `timeout` passes.
+    /// Waits until [`SqliteStore::queued_total`] reaches `total`, or `timeout` passes.
     pub async fn wait_for_reports(&self, total: u64, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, async {
             loop {

@@ -19,6 +19,6 @@ mod sql;
 mod weekly;
 mod writer;
 
-pub use handle::{DB_FILE, OutboxReader, SqliteStore, StoreOptions, WeeklyReader};
+pub use handle::{DB_FILE, OutboxReader, SqliteStore, WeeklyReader};
 pub use rollup::Prepared;
 pub use schema::SCHEMA_VERSION;
