@@ -1,228 +1,53 @@
-//! The store on its own: retention pruning and erasure keep the cluster summaries right, and a
-//! reopened store has everything a previous one committed.
+//! The store's conformance suite (`conformance/`) on every backend, and what only one backend
+//! promises.
 
-use std::sync::Arc;
-
-use collector::metrics::Metrics;
-use collector::store::{Store, StoreOptions};
-
+mod conformance;
 mod reports;
 
+use conformance::{Backend, Sqlite};
 use reports::{NOW, report};
 
-const DAY: i64 = 86_400;
-
-fn open(dir: &std::path::Path) -> Store {
-    Store::open(dir, StoreOptions::default(), Arc::new(Metrics::new())).unwrap()
-}
-
-#[tokio::test]
-async fn pruning_deletes_old_reports_and_recomputes_clusters() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let old = "11111111-1111-4111-8111-111111111111";
-    let mixed = "22222222-2222-4222-8222-222222222222";
-    let old_at = NOW - 500 * DAY;
-    let recent_at = NOW - 10 * DAY;
-    store
-        .insert(report(old, old_at, old_at, "v1.20.0"))
-        .await
-        .unwrap();
-    store
-        .insert(report(mixed, old_at, old_at, "v1.20.0"))
-        .await
-        .unwrap();
-    store
-        .insert(report(mixed, recent_at, recent_at, "v1.31.0"))
-        .await
-        .unwrap();
-    // An older report (by its own timestamp) received late must not become the latest.
-    store
-        .insert(report(
-            mixed,
-            recent_at - 100 * DAY,
-            recent_at + 1,
-            "v1.19.0",
-        ))
-        .await
-        .unwrap();
-
-    let deleted = store.prune(NOW - 400 * DAY, 10).await.unwrap();
-    assert_eq!(deleted, 2);
-    assert_eq!(store.prune(NOW - 400 * DAY, 10).await.unwrap(), 0);
-
-    let clusters = store.clusters(None, 10).await.unwrap();
-    assert_eq!(
-        clusters.len(),
-        1,
-        "a cluster whose reports are all gone is gone"
-    );
-    let summary = &clusters[0];
-    assert_eq!(summary.cluster_id, mixed);
-    assert_eq!(summary.reports, 2);
-    assert_eq!(summary.last_seen, recent_at + 1);
-    assert_eq!(summary.first_seen, recent_at);
-    assert_eq!(summary.latest_master_version.as_deref(), Some("v1.31.0"));
-    assert!(
-        store
-            .cluster_reports(old.into(), None, 10)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    store.close().await;
-}
-
-#[tokio::test]
-async fn a_cluster_erased_or_pruned_away_starts_again_when_it_reports() {
-    use collector::store::InsertOutcome;
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let erased = "55555555-5555-4555-8555-555555555555";
-    let pruned = "66666666-6666-4666-8666-666666666666";
-    let old_at = NOW - 500 * DAY;
-    for cluster in [erased, pruned] {
-        store
-            .insert(report(cluster, old_at, old_at, "v1.20.0"))
-            .await
-            .unwrap();
-    }
-    assert_eq!(store.delete_cluster(erased).await.unwrap(), 1);
-    assert_eq!(store.prune(NOW - 400 * DAY, 10).await.unwrap(), 1);
-    assert!(store.clusters(None, 10).await.unwrap().is_empty());
-    for cluster in [erased, pruned] {
-        // The same report again is new: nothing of the cluster is left to match it.
-        let resent = report(cluster, old_at, NOW, "v1.20.0");
-        assert_eq!(
-            store.insert(resent.clone()).await.unwrap(),
-            InsertOutcome::Stored
-        );
-        assert_eq!(
-            store.insert(resent).await.unwrap(),
-            InsertOutcome::Duplicate
-        );
-        let reports = store
-            .cluster_reports(cluster.into(), None, 10)
-            .await
-            .unwrap()
-            .expect("the cluster is known again");
-        assert_eq!(reports.len(), 1);
-        assert_eq!(reports[0].received_at, NOW);
-    }
-    let clusters = store.clusters(None, 10).await.unwrap();
-    assert_eq!(clusters.len(), 2);
-    assert!(
-        clusters
-            .iter()
-            .all(|c| c.reports == 1 && c.first_seen == NOW)
-    );
-    store.close().await;
-}
-
-#[tokio::test]
-async fn pruning_goes_in_chunks() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
-    let cluster = "33333333-3333-4333-8333-333333333333";
-    for i in 0..25 {
-        let at = NOW - 500 * DAY + i;
-        store
-            .insert(report(cluster, at, at, "v1.20.0"))
-            .await
-            .unwrap();
-    }
-    let mut chunks = Vec::new();
-    loop {
-        let deleted = store.prune(NOW - 400 * DAY, 10).await.unwrap();
-        chunks.push(deleted);
-        if deleted < 10 {
-            break;
+/// A test of each named conformance function (in `conformance::$module`) on every backend.
+macro_rules! on_every_backend {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    crate::conformance::$module::$test(&crate::conformance::Sqlite::new()).await;
+                }
+            )*
         }
-    }
-    assert_eq!(chunks, vec![10, 10, 5]);
-    assert!(store.clusters(None, 10).await.unwrap().is_empty());
-    store.close().await;
+    };
 }
 
+on_every_backend!(
+    reports::pruning_deletes_old_reports_and_recomputes_clusters,
+    reports::a_cluster_erased_or_pruned_away_starts_again_when_it_reports,
+    reports::pruning_goes_in_chunks,
+    reports::a_reopened_store_has_everything_committed_and_knows_duplicates,
+    reports::the_report_count_gauge_follows_inserts_erasure_pruning_and_a_reopen,
+    outbox::every_stored_report_is_queued_for_every_sink_and_survives_a_restart,
+    outbox::a_backfill_sends_exactly_the_reports_a_sink_never_had,
+    outbox::a_failed_delivery_gets_a_row_and_the_queue_lists_after_it,
+    outbox::a_backfill_during_a_batch_keeps_the_position_where_it_was,
+);
+
 #[tokio::test]
-async fn a_reopened_store_has_everything_committed_and_knows_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_clean_stop_leaves_the_embedded_log_empty() {
+    let backend = Sqlite::new();
+    let store = backend.open().await;
     let cluster = "44444444-4444-4444-8444-444444444444";
-    let first = open(dir.path());
     for i in 0..50 {
-        first
+        store
             .insert(report(cluster, NOW - i, NOW, "v1.31.0"))
             .await
             .unwrap();
     }
-    first.close().await;
+    store.close().await;
+    let log = backend.0.path().join("collector.sqlite3-wal");
     assert!(
-        !dir.path().join("collector.sqlite3-wal").exists()
-            || std::fs::metadata(dir.path().join("collector.sqlite3-wal"))
-                .unwrap()
-                .len()
-                == 0,
+        !log.exists() || std::fs::metadata(&log).unwrap().len() == 0,
         "a clean stop checkpoints the log into the database"
     );
-
-    let second = open(dir.path());
-    let reports = second
-        .cluster_reports(cluster.into(), None, 100)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(reports.len(), 50);
-    let again = second
-        .insert(report(cluster, NOW, NOW, "v1.31.0"))
-        .await
-        .unwrap();
-    assert_eq!(again, collector::store::InsertOutcome::Duplicate);
-    let changed = second
-        .insert(report(cluster, NOW, NOW, "v1.31.1"))
-        .await
-        .unwrap();
-    assert_eq!(changed, collector::store::InsertOutcome::Conflict);
-    second.close().await;
-}
-
-#[tokio::test]
-async fn the_report_count_gauge_follows_inserts_erasure_pruning_and_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let open_counted = || {
-        let metrics = Arc::new(Metrics::new());
-        let store = Store::open(dir.path(), StoreOptions::default(), metrics.clone()).unwrap();
-        (store, metrics)
-    };
-    let (store, metrics) = open_counted();
-    let kept = "55555555-5555-4555-8555-555555555555";
-    let erased = "66666666-6666-4666-8666-666666666666";
-    for i in 0..3 {
-        store
-            .insert(report(kept, NOW - i, NOW, "v1.31.0"))
-            .await
-            .unwrap();
-        store
-            .insert(report(erased, NOW - i, NOW, "v1.31.0"))
-            .await
-            .unwrap();
-    }
-    store
-        .insert(report(kept, NOW - 500 * DAY, NOW - 500 * DAY, "v1.20.0"))
-        .await
-        .unwrap();
-    // A duplicate stores nothing.
-    store
-        .insert(report(kept, NOW, NOW, "v1.31.0"))
-        .await
-        .unwrap();
-    assert_eq!(metrics.store_reports.get(), 7);
-    assert_eq!(store.delete_cluster(erased).await.unwrap(), 3);
-    assert_eq!(metrics.store_reports.get(), 4);
-    assert_eq!(store.prune(NOW - 400 * DAY, 10).await.unwrap(), 1);
-    assert_eq!(metrics.store_reports.get(), 3);
-    store.close().await;
-
-    let (reopened, metrics) = open_counted();
-    assert_eq!(metrics.store_reports.get(), 3);
-    reopened.close().await;
 }

@@ -1,28 +1,10 @@
 //! The per-sink outbox: every stored report is queued for every sink, and outcomes, restarts,
 //! re-queues, backfills and erasure keep each sink's queue exact.
 
-use std::sync::Arc;
+use collector::store::{InsertOutcome, OutboxUpdate, Store};
 
-use collector::metrics::Metrics;
-use collector::store::{OutboxUpdate, SinkRegistration, Store, StoreOptions};
-
-mod reports;
-
-use reports::{NOW, report};
-
-fn open_with_sinks(dir: &std::path::Path, sinks: &[&str]) -> Store {
-    let options = StoreOptions {
-        sinks: sinks
-            .iter()
-            .map(|name| SinkRegistration {
-                name: name.to_string(),
-                kind: collector::sinks::SinkKind::Segment,
-            })
-            .collect(),
-        ..StoreOptions::default()
-    };
-    Store::open(dir, options, Arc::new(Metrics::new())).unwrap()
-}
+use super::Backend;
+use crate::reports::{NOW, report};
 
 async fn insert_reports(store: &Store, cluster: &str, range: std::ops::Range<i64>) {
     for i in range {
@@ -30,7 +12,7 @@ async fn insert_reports(store: &Store, cluster: &str, range: std::ops::Range<i64
             .insert(report(cluster, NOW + i, NOW + i, "v1.31.0"))
             .await
             .unwrap();
-        assert_eq!(outcome, collector::store::InsertOutcome::Stored);
+        assert_eq!(outcome, InsertOutcome::Stored);
     }
 }
 
@@ -72,18 +54,18 @@ async fn pending_seqs(store: &Store, sink: &str) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+pub async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart(
+    backend: &impl Backend,
+) {
     let cluster = "55555555-5555-4555-8555-555555555555";
-    let store = open_with_sinks(dir.path(), &["a", "b"]);
+    let store = backend.open_with_sinks(&["a", "b"]).await;
     insert_reports(&store, cluster, 0..10).await;
     // A duplicate is not queued again.
     let again = store
         .insert(report(cluster, NOW, NOW, "v1.31.0"))
         .await
         .unwrap();
-    assert_eq!(again, collector::store::InsertOutcome::Duplicate);
+    assert_eq!(again, InsertOutcome::Duplicate);
     assert_eq!(pending_seqs(&store, "a").await.len(), 10);
     assert_eq!(pending_seqs(&store, "b").await.len(), 10);
 
@@ -103,7 +85,7 @@ async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
         .unwrap();
     store.close().await;
 
-    let store = open_with_sinks(dir.path(), &["a", "b"]);
+    let store = backend.open_with_sinks(&["a", "b"]).await;
     let reader = store.outbox_reader().unwrap();
     // Due now: the four never tried; the two retried are due in an hour.
     let due: Vec<i64> = reader
@@ -148,16 +130,14 @@ async fn every_stored_report_is_queued_for_every_sink_and_survives_a_restart() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
-    let dir = tempfile::tempdir().unwrap();
+pub async fn a_backfill_sends_exactly_the_reports_a_sink_never_had(backend: &impl Backend) {
     let cluster = "66666666-6666-4666-8666-666666666666";
     // Reports 0..4 before the sink exists.
-    let store = open_with_sinks(dir.path(), &[]);
+    let store = backend.open_with_sinks(&[]).await;
     insert_reports(&store, cluster, 0..4).await;
     store.close().await;
     // Configured: 4..7 are queued for it and delivered.
-    let store = open_with_sinks(dir.path(), &["late"]);
+    let store = backend.open_with_sinks(&["late"]).await;
     insert_reports(&store, cluster, 4..7).await;
     let seqs = pending_seqs(&store, "late").await;
     assert_eq!(seqs.len(), 3, "only reports after the sink was added");
@@ -165,14 +145,14 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
     store.close().await;
     // Removed for a while: 7..9 are stored without it; restarts in between keep its ranges.
     for _ in 0..2 {
-        let store = open_with_sinks(dir.path(), &[]);
+        let store = backend.open_with_sinks(&[]).await;
         store.close().await;
     }
-    let store = open_with_sinks(dir.path(), &[]);
+    let store = backend.open_with_sinks(&[]).await;
     insert_reports(&store, cluster, 7..9).await;
     store.close().await;
     // Back again: 9 is queued. A backfill adds 0..4 and 7..9, not the delivered 4..7.
-    let store = open_with_sinks(dir.path(), &["late"]);
+    let store = backend.open_with_sinks(&["late"]).await;
     insert_reports(&store, cluster, 9..10).await;
     assert_eq!(pending_seqs(&store, "late").await.len(), 1);
     assert_eq!(store.requeue("late", false, 0).await.unwrap(), 6);
@@ -182,22 +162,20 @@ async fn a_backfill_sends_exactly_the_reports_a_sink_never_had() {
     assert_eq!(store.requeue("late", false, 0).await.unwrap(), 0);
     // A backfill `since` a time only reaches reports received since then.
     store.close().await;
-    let store = open_with_sinks(dir.path(), &["late", "fresh"]);
+    let store = backend.open_with_sinks(&["late", "fresh"]).await;
     assert_eq!(store.requeue("fresh", false, NOW + 8).await.unwrap(), 2);
     let times = pending_times(&store, "fresh", i64::MAX).await;
     assert_eq!(times, [8, 9]);
     store.close().await;
 }
 
-#[tokio::test]
-async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
+pub async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it(backend: &impl Backend) {
     use collector::store::{DeliveryCursor, DeliveryState, Held};
-    let dir = tempfile::tempdir().unwrap();
     let (kept, erased) = (
         "77777777-7777-4777-8777-777777777777",
         "88888888-8888-4888-8888-888888888888",
     );
-    let store = open_with_sinks(dir.path(), &["a"]);
+    let store = backend.open_with_sinks(&["a"]).await;
     insert_reports(&store, kept, 0..5).await;
     insert_reports(&store, erased, 5..6).await;
     let seqs = pending_seqs(&store, "a").await;
@@ -275,26 +253,24 @@ async fn a_failed_delivery_gets_a_row_and_the_queue_lists_after_it() {
     store.close().await;
 
     // A restart keeps the position: nothing delivered comes back.
-    let store = open_with_sinks(dir.path(), &["a"]);
+    let store = backend.open_with_sinks(&["a"]).await;
     let times = pending_times(&store, "a", i64::MAX).await;
     assert_eq!(times, [1, 6, 7]);
     store.close().await;
 }
 
-#[tokio::test]
-async fn a_backfill_during_a_batch_keeps_the_position_where_it_was() {
-    let dir = tempfile::tempdir().unwrap();
+pub async fn a_backfill_during_a_batch_keeps_the_position_where_it_was(backend: &impl Backend) {
     let cluster = "99999999-9999-4999-8999-999999999999";
-    let store = open_with_sinks(dir.path(), &["a"]);
+    let store = backend.open_with_sinks(&["a"]).await;
     insert_reports(&store, cluster, 0..2).await;
     let first = pending_seqs(&store, "a").await;
     deliver(&store, "a", &first).await;
     store.close().await;
     // Reports 2 and 3 are stored while the sink is not configured; it comes back for 4.
-    let store = open_with_sinks(dir.path(), &[]);
+    let store = backend.open_with_sinks(&[]).await;
     insert_reports(&store, cluster, 2..4).await;
     store.close().await;
-    let store = open_with_sinks(dir.path(), &["a"]);
+    let store = backend.open_with_sinks(&["a"]).await;
     insert_reports(&store, cluster, 4..5).await;
     let reader = store.outbox_reader().unwrap();
     let batch = reader.pending("a", NOW, 100).await.unwrap();
