@@ -51,3 +51,127 @@ async fn a_clean_stop_leaves_the_embedded_log_empty() {
         "a clean stop checkpoints the log into the database"
     );
 }
+
+/// A store written by the release before the store interface (schema 6, at 81e0c30), by
+/// `fixtures/make-store.sh`: the current code opens it and carries on where it stopped.
+#[tokio::test]
+async fn a_store_written_by_the_previous_release_opens_and_carries_on() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use collector::metrics::Metrics;
+    use collector::sinks::SinkKind;
+    use collector::stats::Week;
+    use collector::store::{InsertOutcome, SinkRegistration, Store, StoreOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/store-schema-6.sqlite3"
+    );
+    std::fs::copy(fixture, dir.path().join(collector::store::DB_FILE)).unwrap();
+    let sink = |name: &str, kind| SinkRegistration {
+        name: name.into(),
+        kind,
+    };
+    let options = StoreOptions {
+        sinks: vec![
+            sink("file", SinkKind::Jsonl),
+            sink("refused", SinkKind::Http),
+        ],
+        ..StoreOptions::default()
+    };
+    let metrics = Arc::new(Metrics::new());
+    let store = Store::open(dir.path(), options, metrics.clone()).unwrap();
+    assert_eq!(metrics.store_reports.get(), 3);
+
+    let (first, second, erased) = (
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+        "33333333-3333-4333-8333-333333333333",
+    );
+    let clusters = store.clusters(None, 10).await.unwrap();
+    let listed: Vec<_> = clusters
+        .iter()
+        .map(|c| (c.cluster_id.as_str(), c.reports))
+        .collect();
+    assert_eq!(listed, [(first, 2), (second, 1)]);
+    let reports = store
+        .cluster_reports(first.into(), None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(
+        reports[0].report_time > reports[1].report_time,
+        "newest first"
+    );
+    assert_eq!(reports[0].report.nodes.len(), 1);
+    assert!(
+        store
+            .cluster_reports(erased.into(), None, 10)
+            .await
+            .unwrap()
+            .is_none(),
+        "the erased cluster stays erased"
+    );
+    assert_eq!(store.stats(0).await.unwrap().clusters, 2);
+
+    let outbox = store.outbox_reader().unwrap();
+    let pending = |sink: &'static str| {
+        let outbox = outbox.clone();
+        async move {
+            outbox
+                .pending(sink, i64::MAX, 10)
+                .await
+                .unwrap()
+                .items
+                .len()
+        }
+    };
+    assert_eq!(pending("file").await, 0, "the jsonl sink had every report");
+    assert_eq!(
+        pending("refused").await,
+        3,
+        "the refused sink still has them all"
+    );
+    let rows = store
+        .deliveries(None, Some("refused".into()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0].attempts >= 1, "its failed attempts are kept");
+
+    let weekly = store.weekly_reader().unwrap();
+    let changes = weekly
+        .changes(BTreeMap::new(), Week::of(i64::MAX / 2))
+        .await
+        .unwrap();
+    let active: i64 = changes.summaries.values().map(|week| week.active).sum();
+    assert_eq!(
+        active, 2,
+        "the rolled-up weeks are read as they were written"
+    );
+
+    // The old reports' keys still hold: another body under an old report's id is a conflict.
+    let changed = report(
+        first,
+        reports[1].report_time,
+        reports[1].received_at,
+        "v1.20.0",
+    );
+    assert_eq!(
+        store.insert(changed).await.unwrap(),
+        InsertOutcome::Conflict
+    );
+    // New reports go on after the old ones.
+    let newer = report(first, NOW, NOW, "v1.32.0");
+    assert_eq!(
+        store.insert(newer.clone()).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    assert_eq!(store.insert(newer).await.unwrap(), InsertOutcome::Duplicate);
+    assert_eq!(pending("file").await, 1);
+    assert_eq!(metrics.store_reports.get(), 4);
+    store.close().await;
+}
