@@ -1,13 +1,16 @@
-//! The store's schema, versioned in code and applied in order (`PRAGMA user_version`).
+//! The store's schema, versioned in code and applied in order by refinery (which records them in
+//! `refinery_schema_history`; `PRAGMA user_version` keeps the version for older collectors).
 
 use std::path::Path;
 
+use refinery::{Migration, Runner, Target};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
-/// Migrations, oldest first; migration `i` brings the schema to version `i + 1`. Append only:
-/// never edit one that has shipped.
+/// Migrations, oldest first, each a name and its SQL; migration `i` brings the schema to version
+/// `i + 1`. Append only: never edit one that has shipped (a store that applied it would refuse to
+/// open, its recorded checksum no longer matching).
 ///
 /// Layout, shaped so that storing a report touches few pages: `reports` holds one row per
 /// accepted report (the sanitized canonical JSON in `body`, its time and the receive time beside
@@ -19,8 +22,10 @@ use crate::error::{Error, Result};
 /// unique exactly when the id is. `report_nodes` counts each report's nodes by their reduced
 /// facts, so statistics need no JSON parsing; `clusters` numbers the clusters in the order they
 /// were first seen and keeps first/last seen and the latest report of each.
-const MIGRATIONS: &[&str] = &[
-    r#"
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "reports",
+        r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -64,12 +69,15 @@ CREATE TABLE clusters (
     latest_node_count     INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    ),
     // 2: the per-sink delivery outbox. A row per (sink, report) is written in the transaction that
     // stores the report; it is deleted once the sink confirmed, or set `dead` with the reason.
     // `sink_coverage` keeps the report ranges stored while each sink was configured (a range is
     // open, `last_seq` NULL, while it still is), so a backfill sends exactly the reports that
     // never had a delivery for the sink.
-    r#"
+    (
+        "outbox",
+        r#"
 CREATE TABLE sinks (
     name     TEXT PRIMARY KEY,
     type     TEXT    NOT NULL,
@@ -96,19 +104,25 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_by_state ON deliveries (sink, state, report_seq);
 CREATE INDEX deliveries_by_report ON deliveries (report_seq);
 "#,
+    ),
     // The outbox's secondary indexes were written twice per report and sink (queued, then
     // delivered) for scans that are rare (listing by state, erasure, retention) and read a
     // table that holds only what is pending or dead; the primary key serves the workers.
-    r#"
+    (
+        "outbox_without_indexes",
+        r#"
 DROP INDEX deliveries_by_state;
 DROP INDEX deliveries_by_report;
 "#,
+    ),
     // 4: the weekly statistics (see `rollup.rs`). A cluster-week names the latest report
     // received from a cluster in an ISO week (`week`: its Monday 00:00 UTC, unix seconds); the
     // cells count those reports per dimension and value; a week's row holds its totals and a
     // revision that grows with every change, so readers reload only what changed; a cluster's
     // first week makes it new there.
-    r#"
+    (
+        "weekly_statistics",
+        r#"
 CREATE TABLE stats_cluster_weeks (
     week        INTEGER NOT NULL,
     cluster_id  TEXT    NOT NULL,
@@ -141,6 +155,7 @@ CREATE TABLE stats_clusters (
     first_week INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 "#,
+    ),
     // 5: cluster numbers. A cluster gets a number the first time it is seen, in arrival order,
     // and the tables written for every report or cluster-week are keyed by it: `report_keys`
     // (cluster number, report id → seq) instead of the `(cluster_id, id)` index on `reports`,
@@ -153,7 +168,9 @@ CREATE TABLE stats_clusters (
     // A report whose cluster has no `clusters` row (none should exist) gets one first, so that
     // no report loses its key; statistics rows that cannot be numbered start the statistics over
     // (the rollup rebuilds them from the reports, `stats_registry` in `rollup/write.rs`).
-    r#"
+    (
+        "cluster_numbers",
+        r#"
 INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq,
                       latest_report_time, latest_master_version, latest_node_count)
 SELECT r.cluster_id, min(r.received_at), max(r.received_at), count(*), -1, 0, NULL, 0
@@ -224,6 +241,7 @@ DROP TABLE stats_clusters;
 ALTER TABLE stats_cluster_weeks_numbered RENAME TO stats_cluster_weeks;
 ALTER TABLE stats_clusters_numbered RENAME TO stats_clusters;
 "#,
+    ),
     // 6: sink positions. A report is no longer queued for each sink with a row of its own: a
     // sink's queue is the reports it covers after its position, and a delivery gets a row only
     // once it was tried and failed, or re-queued (`outbox/`). Every report stored so far had its
@@ -231,7 +249,9 @@ ALTER TABLE stats_clusters_numbered RENAME TO stats_clusters;
     // rows there stay as they are. `generation` grows with every backfill, which can add reports
     // after the position to the queue while a worker's batch is in flight: the batch then does
     // not move the position.
-    r#"
+    (
+        "sink_positions",
+        r#"
 CREATE TABLE sink_positions (
     sink       TEXT PRIMARY KEY,
     position   INTEGER NOT NULL,
@@ -240,22 +260,43 @@ CREATE TABLE sink_positions (
 INSERT INTO sink_positions (sink, position)
 SELECT name, (SELECT COALESCE(MAX(seq), 0) FROM reports) FROM sinks;
 "#,
+    ),
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The migrations as refinery applies them, `V{version}__{name}`. Each also sets `user_version`
+/// in its transaction, which is how stores from before refinery recorded their version, and what
+/// older collectors read to refuse a store written by a newer one.
+fn migrations() -> Result<Vec<Migration>, refinery::Error> {
+    MIGRATIONS
+        .iter()
+        .zip(1..)
+        .map(|(&(name, sql), version)| {
+            Migration::unapplied(
+                &format!("V{version}__{name}"),
+                &format!("{sql}\nPRAGMA user_version = {version};\n"),
+            )
+        })
+        .collect()
+}
+
 /// Brings the database at `path` to [`SCHEMA_VERSION`]; refuses a database written by a newer
-/// collector.
+/// collector, or one whose applied migrations differ from this build's.
+///
+/// Refinery records what it applied in `refinery_schema_history`. A store from before it (schema
+/// 1 to 6, its version in `user_version` only) gets that record first: its migrations are marked
+/// applied without running them again (the baseline), and it carries on from there.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let failed = |advice: String, source: Option<rusqlite::Error>| Error::StoreOpen {
+    let failed = |advice: String, source: Option<crate::error::BoxError>| Error::StoreOpen {
         path: path.to_owned(),
         advice,
-        source: source.map(|e| Box::new(e) as crate::error::BoxError),
+        source,
     };
     let current: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|e| failed("cannot read the schema version".into(), Some(e)))?;
+        .map_err(|e| failed("cannot read the schema version".into(), Some(Box::new(e))))?;
     if current > SCHEMA_VERSION {
         return Err(failed(
             format!(
@@ -265,8 +306,30 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             None,
         ));
     }
-    if current == SCHEMA_VERSION {
-        return Ok(());
+    let migrations =
+        migrations().map_err(|e| failed("a migration is misnamed".into(), Some(Box::new(e))))?;
+    let runner = || {
+        Runner::new(&migrations)
+            .set_abort_divergent(true)
+            .set_abort_missing(true)
+    };
+    let recorded = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'refinery_schema_history'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map_err(|e| failed("cannot read the schema version".into(), Some(Box::new(e))))?;
+    if current > 0 && recorded == 0 {
+        runner()
+            .set_target(Target::FakeVersion(current as i32))
+            .run(conn)
+            .map_err(|e| {
+                failed(
+                    format!("cannot record schema version {current} as applied"),
+                    Some(Box::new(e)),
+                )
+            })?;
     }
     // The pages a migration frees hold copies of rows that still exist (erased reports were
     // overwritten when they were erased): zeroing them would only grow the log.
@@ -276,11 +339,45 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             conn.pragma_update(None, "secure_delete", "FAST")
                 .map(|()| value)
         })
-        .map_err(|e| failed("cannot prepare the migration".into(), Some(e)))?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let version = index as i64 + 1;
-        let advice = |error: &rusqlite::Error| {
-            let full = error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+        .map_err(|e| failed("cannot prepare the migration".into(), Some(Box::new(e))))?;
+    runner().run(conn).map_err(|error| {
+        let applied = error
+            .report()
+            .and_then(|report| report.applied_migrations().last())
+            .map_or(current, |migration| i64::from(migration.version()));
+        failed(migration_advice(&error, applied + 1), Some(Box::new(error)))
+    })?;
+    conn.pragma_update(None, "secure_delete", secure_delete)
+        .map_err(|e| {
+            failed(
+                "cannot restore secure_delete after the migration".into(),
+                Some(Box::new(e)),
+            )
+        })
+}
+
+/// What to tell an operator when the migration to `version` failed with `error`.
+fn migration_advice(error: &refinery::Error, version: i64) -> String {
+    use refinery::error::Kind;
+    match error.kind() {
+        Kind::DivergentVersion(applied, ours) => format!(
+            "the store applied migration {applied} differently from this collector's {ours}: it \
+             was written by another build; run the collector that wrote it"
+        ),
+        Kind::MissingVersion(applied) => format!(
+            "the store applied migration {applied}, which this collector does not know: it was \
+             written by a newer collector"
+        ),
+        _ => {
+            let mut source = std::error::Error::source(error);
+            let mut full = false;
+            while let Some(cause) = source {
+                full |= cause
+                    .downcast_ref::<rusqlite::Error>()
+                    .and_then(|e| e.sqlite_error_code())
+                    == Some(rusqlite::ErrorCode::DiskFull);
+                source = cause.source();
+            }
             format!(
                 "migration to schema version {version} failed{}",
                 if full {
@@ -290,22 +387,8 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
                     ""
                 }
             )
-        };
-        let tx = conn
-            .transaction()
-            .map_err(|e| failed(advice(&e), Some(e)))?;
-        tx.execute_batch(sql)
-            .and_then(|()| tx.pragma_update(None, "user_version", version))
-            .and_then(|()| tx.commit())
-            .map_err(|e| failed(advice(&e), Some(e)))?;
+        }
     }
-    conn.pragma_update(None, "secure_delete", secure_delete)
-        .map_err(|e| {
-            failed(
-                "cannot restore secure_delete after the migration".into(),
-                Some(e),
-            )
-        })
 }
 
 #[cfg(test)]

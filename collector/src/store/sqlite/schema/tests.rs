@@ -1,4 +1,5 @@
-//! The migrations: applied once, refused on a newer store, version 5's cluster numbers keeping
+//! The migrations: applied once, refused on a newer or a differently migrated store, a store from
+//! before refinery recorded as it stands, version 5's cluster numbers keeping
 //! every report and statistic of a version-4 store, and version 6's sink positions.
 
 use super::*;
@@ -23,7 +24,7 @@ fn migrations_apply_once_and_refuse_newer_stores() {
 /// and the weekly statistics of the two; `stray` adds a statistics row of an unknown cluster.
 fn store_at_version_4(stray: bool) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
-    for sql in &MIGRATIONS[..4] {
+    for (_, sql) in &MIGRATIONS[..4] {
         conn.execute_batch(sql).unwrap();
     }
     conn.pragma_update(None, "user_version", 4).unwrap();
@@ -197,4 +198,60 @@ fn each_known_sink_starts_at_the_last_report_with_its_rows_kept() {
         ),
         ["segment 4 pending", "segment 5 dead"]
     );
+}
+
+#[test]
+fn a_store_from_before_refinery_is_recorded_as_it_stands_and_carries_on() {
+    let mut conn = store_at_version_4(false);
+    migrate(&mut conn, Path::new("memory")).unwrap();
+    let history = rows(
+        &conn,
+        "SELECT version, name FROM refinery_schema_history ORDER BY version",
+    );
+    assert_eq!(
+        history,
+        [
+            "1 reports",
+            "2 outbox",
+            "3 outbox_without_indexes",
+            "4 weekly_statistics",
+            "5 cluster_numbers",
+            "6 sink_positions"
+        ]
+    );
+    // Migrations 1-4 were not run again: their tables kept the rows they held.
+    assert_eq!(rows(&conn, "SELECT count(*) FROM reports"), ["5"]);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    migrate(&mut conn, Path::new("memory")).unwrap();
+    assert_eq!(
+        rows(&conn, "SELECT count(*) FROM refinery_schema_history"),
+        [SCHEMA_VERSION.to_string()]
+    );
+}
+
+#[test]
+fn a_store_whose_migrations_differ_from_this_build_is_refused() {
+    let path = Path::new("memory");
+    let mut edited = Connection::open_in_memory().unwrap();
+    migrate(&mut edited, path).unwrap();
+    edited
+        .execute_batch("UPDATE refinery_schema_history SET checksum = '1' WHERE version = 2")
+        .unwrap();
+    let err = migrate(&mut edited, path).unwrap_err().to_string();
+    assert!(err.contains("differently"), "{err}");
+
+    let mut newer = Connection::open_in_memory().unwrap();
+    migrate(&mut newer, path).unwrap();
+    newer
+        .execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) \
+             VALUES (?1, 'later', '2027-01-01T00:00:00Z', '1')",
+            [SCHEMA_VERSION + 1],
+        )
+        .unwrap();
+    let err = migrate(&mut newer, path).unwrap_err().to_string();
+    assert!(err.contains("newer collector"), "{err}");
 }
