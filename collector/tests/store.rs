@@ -31,6 +31,13 @@ on_every_backend!(
     outbox::a_backfill_sends_exactly_the_reports_a_sink_never_had,
     outbox::a_failed_delivery_gets_a_row_and_the_queue_lists_after_it,
     outbox::a_backfill_during_a_batch_keeps_the_position_where_it_was,
+    commits::reports_sent_together_share_commits_and_each_gets_its_answer,
+    commits::a_waiter_wakes_when_the_reports_it_waits_for_are_stored,
+    listing::clusters_are_listed_in_id_order_page_by_page,
+    listing::a_clusters_reports_are_listed_newest_first_page_by_page,
+    listing::statistics_count_the_latest_report_of_each_cluster_seen_in_the_window,
+    listing::the_store_says_it_is_available_and_how_large_it_is,
+    weekly::the_rollup_counts_each_cluster_week_once_and_answers_every_complete_week,
 );
 
 #[tokio::test]

@@ -8,8 +8,11 @@ use collector::metrics::Metrics;
 use collector::sinks::SinkKind;
 use collector::store::{SinkRegistration, Store, StoreOptions};
 
+pub mod commits;
+pub mod listing;
 pub mod outbox;
 pub mod reports;
+pub mod weekly;
 
 /// Where one test's store lives.
 pub trait Backend {
