@@ -5,6 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# Whatever the run leaves behind goes at exit, on failure too: the PostgreSQL server (stopped, its
+# directory removed) and the fuzz scratch corpus. One trap, set here: a second would replace it.
+postgres_dir=""
+scratch=""
+cleanup() {
+    if [ -n "$postgres_dir" ]; then
+        tests/postgres/server.sh stop "$postgres_dir" || true
+        rm -rf "$postgres_dir" || true
+    fi
+    if [ -n "$scratch" ]; then
+        rm -rf "$scratch" || true
+    fi
+}
+trap cleanup EXIT
+
 # Rust crates come from crates.io through Cargo; rustfmt and clippy are rustup components of the
 # toolchain.
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
@@ -20,6 +35,14 @@ export BQEMULATOR
 # running collector (tests/tests/contract.rs); the test finds it through SCHEMATHESIS.
 SCHEMATHESIS="$(tests/schemathesis/setup.sh)"
 export SCHEMATHESIS
+
+# The PostgreSQL store backend is tested against a real server (Debian's postgresql, installed
+# through apt when missing): a throwaway one on a free port, as the unprivileged postgres user;
+# tests find it through COLLECTOR_TEST_DATABASE_URL, and with COLLECTOR_REQUIRE_POSTGRES=1 a test
+# that cannot reach it fails instead of skipping.
+postgres_dir="$(mktemp -d)"
+COLLECTOR_TEST_DATABASE_URL="$(tests/postgres/server.sh start "$postgres_dir")"
+export COLLECTOR_TEST_DATABASE_URL COLLECTOR_REQUIRE_POSTGRES=1
 
 # The README's ten-minute path runs in the suite as written (tests/tests/ten_minutes.rs), curl and
 # all; the dashboard is tested in Debian's headless Chromium over WebDriver
@@ -62,8 +85,7 @@ cargo test --workspace --locked
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
 fuzz_seconds="${FUZZ_SECONDS:-10}"
-scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+scratch="$(mktemp -d)" # removed by cleanup at exit
 for target in decoder admission gunzip extensions; do
     (cd fuzz && cargo fuzz run -s none "$target" "corpus/$target" -- -runs=0)
     # libFuzzer takes -max_total_time=0 as no limit: 0 means replay only.

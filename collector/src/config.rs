@@ -272,6 +272,22 @@ impl Config {
     }
 }
 
+/// The secret in the file at `path`, without surrounding whitespace (a trailing newline); an
+/// empty file is an error.
+pub fn read_secret_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(Error::EmptySecretFile {
+            path: path.to_owned(),
+        });
+    }
+    Ok(secret.to_owned())
+}
+
 /// A secret (bearer token) read from a file. `Debug` and `Display` never show it, and
 /// comparison goes through SHA-256 digests so its timing does not reveal a prefix.
 #[derive(Clone)]
@@ -282,17 +298,7 @@ pub struct Secret {
 impl Secret {
     /// Reads a secret from `path`; surrounding whitespace (a trailing newline) is ignored.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
-            path: path.to_owned(),
-            source,
-        })?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(Error::EmptySecretFile {
-                path: path.to_owned(),
-            });
-        }
-        Ok(Self::new(token))
+        Ok(Self::new(&read_secret_file(path)?))
     }
 
     /// A secret with the given value.

@@ -32,6 +32,16 @@ pub enum Error {
         /// The underlying failure, when there is one.
         source: Option<BoxError>,
     },
+    /// The PostgreSQL database cannot be reached, migrated or written at startup.
+    #[error("cannot open the database {database}: {advice}{}", in_parentheses(source.as_deref()))]
+    DatabaseOpen {
+        /// The database, without its password.
+        database: String,
+        /// What is wrong, in words an operator can act on.
+        advice: String,
+        /// The underlying failure, when there is one.
+        source: Option<BoxError>,
+    },
     /// A write failed (disk full, read-only file system, ...); ingest answers 503.
     #[error("{0}")]
     Unavailable(#[source] SharedError),

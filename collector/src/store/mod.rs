@@ -1,11 +1,12 @@
 //! The durable store: what the API, the delivery engine, maintenance and the weekly statistics
 //! ask of it ([`Store`]), and the backends that answer. Today the one backend is `sqlite`, the
-//! embedded store under `--data-dir`.
+//! embedded store under `--data-dir`; [`postgres`] is being built beside it.
 
 mod handle;
 mod listing;
 mod options;
 mod outbox;
+pub mod postgres;
 mod records;
 mod rollup;
 mod sqlite;
