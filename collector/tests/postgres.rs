@@ -1,23 +1,35 @@
 //! The PostgreSQL backend against a real server: a fresh database is migrated once, collectors
-//! starting together migrate it once, a database migrated by a newer collector is refused, and
-//! an unreachable server is a clear error that names the database without its password.
+//! starting together migrate it once, a database migrated by a newer collector is refused, an
+//! unreachable server is a clear error that names the database without its password, and
+//! reports sent together are committed together and read back as the embedded store reads
+//! them. (Until the backend joins the store interface, where the conformance suite runs on it.)
 
 mod database;
+mod reports;
 
+use std::sync::Arc;
+
+use collector::metrics::Metrics;
+use collector::store::InsertOutcome;
 use collector::store::postgres::{DatabaseSettings, PostgresStore, SCHEMA_VERSION};
 use database::TestDatabase;
+use reports::{NOW, report};
+
+async fn connect(settings: &DatabaseSettings) -> collector::Result<PostgresStore> {
+    PostgresStore::connect(settings, Arc::new(Metrics::new())).await
+}
 
 #[tokio::test]
 async fn a_fresh_database_is_migrated_once_and_opens_again() {
     let Some(database) = TestDatabase::create("a_fresh_database_is_migrated_once").await else {
         return;
     };
-    let store = PostgresStore::connect(&database.settings()).await.unwrap();
+    let store = connect(&database.settings()).await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
-    store.close();
-    let again = PostgresStore::connect(&database.settings()).await.unwrap();
+    store.close().await;
+    let again = connect(&database.settings()).await.unwrap();
     assert_eq!(again.schema_version().await.unwrap(), SCHEMA_VERSION);
-    again.close();
+    again.close().await;
     let client = database.client().await;
     let applied: i64 = client
         .query_one("SELECT count(*) FROM refinery_schema_history", &[])
@@ -53,9 +65,9 @@ async fn collectors_starting_together_migrate_once() {
         return;
     };
     let settings = database.settings();
-    let starts = (0..4).map(|_| PostgresStore::connect(&settings));
+    let starts = (0..4).map(|_| connect(&settings));
     for store in futures::future::join_all(starts).await {
-        store.unwrap().close();
+        store.unwrap().close().await;
     }
     let applied: i64 = database
         .client()
@@ -72,10 +84,7 @@ async fn a_database_migrated_by_a_newer_collector_is_refused() {
     let Some(database) = TestDatabase::create("a_database_migrated_by_a_newer").await else {
         return;
     };
-    PostgresStore::connect(&database.settings())
-        .await
-        .unwrap()
-        .close();
+    connect(&database.settings()).await.unwrap().close().await;
     database
         .client()
         .await
@@ -86,7 +95,7 @@ async fn a_database_migrated_by_a_newer_collector_is_refused() {
         )
         .await
         .unwrap();
-    let error = PostgresStore::connect(&database.settings())
+    let error = connect(&database.settings())
         .await
         .err()
         .expect("refused")
@@ -104,7 +113,7 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
         .port();
     let url = format!("postgres://collector:hunter2@127.0.0.1:{port}/telemetry?sslmode=disable");
     let settings = DatabaseSettings::from_url(&url, None, None).unwrap();
-    let error = PostgresStore::connect(&settings)
+    let error = connect(&settings)
         .await
         .err()
         .expect("nothing listens")
@@ -115,4 +124,117 @@ async fn an_unreachable_server_is_a_clear_error_without_the_password() {
         "{error}"
     );
     assert!(!error.contains("hunter2"), "{error}");
+}
+
+#[tokio::test]
+async fn reports_sent_together_are_stored_once_and_read_back_in_order() {
+    let Some(database) = TestDatabase::create("reports_sent_together").await else {
+        return;
+    };
+    let metrics = Arc::new(Metrics::new());
+    let store = PostgresStore::connect(&database.settings(), metrics.clone())
+        .await
+        .unwrap();
+    let cluster = |i: i64| format!("{i:08x}-0000-4000-8000-000000000000");
+    let known = report(&cluster(0), NOW - 1, NOW, "v1.31.0");
+    assert_eq!(
+        store.insert(known.clone()).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    let mut batch: Vec<_> = (1..=200)
+        .map(|i| report(&cluster(i % 50), NOW - 1000 + i, NOW + i, "v1.31.0"))
+        .collect();
+    batch.push(known.clone());
+    batch.push(report(&cluster(0), NOW - 1, NOW, "v1.32.0"));
+    batch.push(batch[0].clone());
+    let outcomes: Vec<InsertOutcome> =
+        futures::future::join_all(batch.into_iter().map(|r| store.insert(r)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    let count = |o| outcomes.iter().filter(|x| **x == o).count();
+    assert_eq!(
+        (
+            count(InsertOutcome::Stored),
+            count(InsertOutcome::Duplicate),
+            count(InsertOutcome::Conflict)
+        ),
+        (200, 2, 1)
+    );
+    assert_eq!(outcomes[201], InsertOutcome::Conflict);
+    assert_eq!(metrics.store_reports.get(), 201);
+    assert_eq!(store.queued_total(), 201);
+    let commits = metrics
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix("collector_store_commit_group_size_count "))
+        .map(|n| n.trim().parse::<u64>().unwrap())
+        .unwrap();
+    assert!(commits < 100, "{commits} commits for 201 reports");
+
+    // Clusters page by page in id order, each with its own figures.
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.clusters(after.clone(), 7).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.cluster_id.clone());
+        ids.extend(page.iter().map(|c| (c.cluster_id.clone(), c.reports)));
+    }
+    assert_eq!(ids.len(), 50);
+    assert!(ids.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(ids[0], (cluster(0), 5), "known, and four of the batch");
+    assert_eq!(ids[1], (cluster(1), 4));
+    let first = &store.clusters(None, 1).await.unwrap()[0];
+    assert_eq!((first.first_seen, first.last_seen), (NOW, NOW + 200));
+
+    // A cluster's reports newest first, page by page.
+    let mut received = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .cluster_reports(cluster(1), before, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.seq);
+        received.extend(page.iter().map(|r| r.received_at - NOW));
+    }
+    assert_eq!(received, [151, 101, 51, 1]);
+    assert!(
+        store
+            .cluster_reports(cluster(99), None, 3)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let stats = store.stats(0).await.unwrap();
+    assert_eq!((stats.clusters, stats.nodes), (50, 50));
+    let folded = store.fold_cluster_ids(0, |n, _| *n += 1).await.unwrap();
+    assert_eq!(folded, 50);
+    store.refresh_size_gauge().await;
+    assert!(metrics.store_size.get() > 0);
+    assert!(store.is_available() && store.last_error().is_none());
+    store.close().await;
+
+    // Reopened, it goes on after what it stored and knows the old keys.
+    let metrics = Arc::new(Metrics::new());
+    let again = PostgresStore::connect(&database.settings(), metrics.clone())
+        .await
+        .unwrap();
+    assert_eq!(metrics.store_reports.get(), 201);
+    assert_eq!(again.insert(known).await.unwrap(), InsertOutcome::Duplicate);
+    let newer = report(&cluster(1), NOW + 500, NOW + 500, "v1.33.0");
+    assert_eq!(again.insert(newer).await.unwrap(), InsertOutcome::Stored);
+    let latest = &again
+        .cluster_reports(cluster(1), None, 1)
+        .await
+        .unwrap()
+        .unwrap()[0];
+    assert_eq!(latest.received_at, NOW + 500);
+    let summary = &again.clusters(Some(cluster(0)), 1).await.unwrap()[0];
+    assert_eq!(summary.latest_master_version.as_deref(), Some("v1.33.0"));
+    again.close().await;
 }

@@ -61,3 +61,10 @@ impl Stats {
 
 /// What a missing value is counted as in statistics.
 pub use crate::stats::NOT_REPORTED;
+
+/// A stored report's body read back: the sanitized report, `timestamp` set to its time.
+pub(super) fn stored_body(body: &str, report_time: i64) -> serde_json::Result<Report> {
+    let mut report: Report = serde_json::from_str(body)?;
+    report.timestamp = report_time.to_string();
+    Ok(report)
+}

@@ -1,59 +1,207 @@
 //! The PostgreSQL backend, for collectors that outgrow one embedded store (issue 17, being
-//! built): what it stands on so far is the connection settings and pool, TLS, and the schema,
-//! each tested against a real server. It joins the store interface once it does everything the
-//! embedded store does.
+//! built): so far the connection settings and pool, TLS, the schema, group-committed ingest and
+//! the read API's queries, each tested against a real server. It joins the store interface once
+//! it does everything the embedded store does.
 
 mod connect;
+mod read;
 mod schema;
+mod write;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use deadpool_postgres::Pool;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 pub use connect::DatabaseSettings;
 pub use schema::SCHEMA_VERSION;
 
-use crate::error::Result;
+use self::write::{Command, QUEUE_DEPTH, Reply, Shared};
+use crate::error::{BoxError, Error, Result};
+use crate::metrics::Metrics;
+use crate::store::listing::{ClusterSummary, Stats, StoredReport};
+use crate::store::records::{InsertOutcome, NewReport};
 
-/// A connection pool to a migrated database.
+/// Handle to a migrated database; cheap to clone.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+    writer: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl PostgresStore {
-    /// Connects to the database `settings` name, and migrates it.
-    pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
+    /// Connects to the database `settings` name, migrates it and starts the writer.
+    pub async fn connect(settings: &DatabaseSettings, metrics: Arc<Metrics>) -> Result<Self> {
         let pool = settings.pool()?;
-        let mut client = pool.get().await.map_err(|e| {
-            settings.open_error(
-                "cannot connect",
-                Some(Box::new(e) as crate::error::BoxError),
-            )
-        })?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|e| settings.open_error("cannot connect", Some(Box::new(e) as BoxError)))?;
         schema::migrate(&mut client, settings).await?;
+        let reports = read::report_count(&client)
+            .await
+            .map_err(|e| settings.open_error("cannot count the stored reports", Some(e)))?;
         drop(client);
-        Ok(PostgresStore { pool })
+        metrics.store_reports.set(reports);
+        metrics.store_available.set(1);
+        let shared = Arc::new(Shared {
+            available: AtomicBool::new(true),
+            last_error: Mutex::new(None),
+            metrics,
+            stored: tokio::sync::Notify::new(),
+            queued: AtomicU64::new(0),
+        });
+        let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let writer = tokio::spawn(write::run(pool.clone(), receiver, shared.clone()));
+        Ok(PostgresStore {
+            pool,
+            commands,
+            shared,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        })
+    }
+
+    /// Stores one report; returns once it is committed (or known to be stored).
+    pub async fn insert(&self, report: NewReport) -> Result<InsertOutcome> {
+        self.ask(|reply| Command::Insert(Box::new(report), reply))
+            .await
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        answer.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Reports stored since the store was opened.
+    pub fn queued_total(&self) -> u64 {
+        self.shared.queued.load(Ordering::Acquire)
+    }
+
+    /// Waits until [`PostgresStore::queued_total`] reaches `total`, or `timeout` passes.
+    pub async fn wait_for_reports(&self, total: u64, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.shared.stored.notified();
+                tokio::pin!(notified);
+                // Registered before the check, so a commit in between still wakes us.
+                notified.as_mut().enable();
+                if self.queued_total() >= total {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+    }
+
+    /// True while writes succeed.
+    pub fn is_available(&self) -> bool {
+        self.shared.available.load(Ordering::SeqCst)
+    }
+
+    /// The last write error, while the store is unavailable.
+    pub fn last_error(&self) -> Option<String> {
+        if self.is_available() {
+            None
+        } else {
+            self.shared.last_error.lock().clone()
+        }
+    }
+
+    /// Clusters in id order, after the `after` cursor.
+    pub async fn clusters(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ClusterSummary>> {
+        let client = self.client().await?;
+        read::clusters(&client, after.as_deref(), limit)
+            .await
+            .map_err(Error::Query)
+    }
+
+    /// Folds every cluster id in the store into `into` with `add`.
+    pub async fn fold_cluster_ids<T, F>(&self, into: T, add: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut T, &str) + Send + 'static,
+    {
+        let client = self.client().await?;
+        read::fold_cluster_ids(&client, into, add)
+            .await
+            .map_err(Error::Query)
+    }
+
+    /// A cluster's reports, newest first, before the `before` cursor; `None` for an unknown
+    /// cluster.
+    pub async fn cluster_reports(
+        &self,
+        cluster_id: String,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredReport>>> {
+        let client = self.client().await?;
+        read::cluster_reports(&client, &cluster_id, before, limit)
+            .await
+            .map_err(Error::Query)
+    }
+
+    /// Fleet statistics over the clusters last seen at or after `since` (unix seconds).
+    pub async fn stats(&self, since: i64) -> Result<Stats> {
+        let client = self.client().await?;
+        read::stats(&client, since).await.map_err(Error::Query)
+    }
+
+    /// Updates the store-size gauge: the database's size on the server.
+    pub async fn refresh_size_gauge(&self) {
+        let Ok(client) = self.client().await else {
+            return;
+        };
+        if let Ok(row) = client
+            .query_one("SELECT pg_database_size(current_database())", &[])
+            .await
+        {
+            self.shared.metrics.store_size.set(row.get(0));
+        }
     }
 
     /// The schema version the database is at (the last migration applied).
     pub async fn schema_version(&self) -> Result<i64> {
-        let client = self.pool.get().await.map_err(query_error)?;
+        let client = self.client().await?;
         let row = client
             .query_one(
                 "SELECT COALESCE(MAX(version), 0)::bigint FROM refinery_schema_history",
                 &[],
             )
             .await
-            .map_err(query_error)?;
+            .map_err(|e| Error::Query(Box::new(e)))?;
         Ok(row.get(0))
     }
 
-    /// Closes every connection.
-    pub fn close(&self) {
+    /// Finishes queued inserts, stops the writer and closes every connection.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        let writer = self.writer.lock().take();
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
         self.pool.close();
     }
-}
 
-/// A failed query, as the store interface reports it.
-fn query_error(error: impl std::error::Error + Send + Sync + 'static) -> crate::error::Error {
-    crate::error::Error::Query(Box::new(error))
+    /// A connection for a read.
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| Error::Query(Box::new(e)))
+    }
 }

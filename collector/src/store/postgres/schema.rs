@@ -4,6 +4,8 @@
 //!
 //! The tables are the embedded store's (`sqlite/schema/`) as it stands at its version 6, in
 //! PostgreSQL's types: the same rows mean the same things, so both backends answer alike.
+//! Cluster ids sort bytewise (`COLLATE "C"`), as SQLite sorts them, whatever the database's
+//! collation: the listing's pages are the same on both.
 
 use refinery::{Migration, Runner};
 use tokio_postgres::Client;
@@ -27,7 +29,7 @@ CREATE TABLE meta (
 
 CREATE TABLE clusters (
     cluster_no            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    cluster_id            text   NOT NULL UNIQUE,
+    cluster_id            text   COLLATE "C" NOT NULL UNIQUE,
     first_seen            bigint NOT NULL,
     last_seen             bigint NOT NULL,
     reports               bigint NOT NULL,
@@ -50,6 +52,7 @@ CREATE TABLE reports (
     body           text   NOT NULL,
     UNIQUE (cluster_no, id)
 );
+CREATE INDEX reports_by_cluster ON reports (cluster_no, seq);
 CREATE INDEX reports_by_received ON reports (received_at);
 
 CREATE TABLE report_nodes (

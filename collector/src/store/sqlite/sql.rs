@@ -8,6 +8,8 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 use uuid::Uuid;
 
+use crate::store::listing::stored_body;
+
 /// A stored value this collector cannot read.
 #[derive(Debug, thiserror::Error)]
 #[error("report seq {seq}: column {column} holds {value:?}, which is not {expected}")]
@@ -72,7 +74,7 @@ pub(super) fn report_body(
     report_time: i64,
 ) -> rusqlite::Result<Report> {
     let body: String = row.get(index)?;
-    let mut report: Report = serde_json::from_str(&body).map_err(|error| {
+    stored_body(&body, report_time).map_err(|error| {
         bad(
             index,
             Type::Text,
@@ -83,9 +85,7 @@ pub(super) fn report_body(
                 expected: "a report",
             },
         )
-    })?;
-    report.timestamp = report_time.to_string();
-    Ok(report)
+    })
 }
 
 #[cfg(test)]
