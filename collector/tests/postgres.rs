@@ -16,7 +16,7 @@ use database::TestDatabase;
 use reports::{NOW, report};
 
 async fn connect(settings: &DatabaseSettings) -> collector::Result<PostgresStore> {
-    PostgresStore::connect(settings, Arc::new(Metrics::new())).await
+    PostgresStore::connect(settings, Default::default(), Arc::new(Metrics::new())).await
 }
 
 #[tokio::test]
@@ -132,7 +132,7 @@ async fn reports_sent_together_are_stored_once_and_read_back_in_order() {
         return;
     };
     let metrics = Arc::new(Metrics::new());
-    let store = PostgresStore::connect(&database.settings(), metrics.clone())
+    let store = PostgresStore::connect(&database.settings(), Default::default(), metrics.clone())
         .await
         .unwrap();
     let cluster = |i: i64| format!("{i:08x}-0000-4000-8000-000000000000");
@@ -221,7 +221,7 @@ async fn reports_sent_together_are_stored_once_and_read_back_in_order() {
 
     // Reopened, it goes on after what it stored and knows the old keys.
     let metrics = Arc::new(Metrics::new());
-    let again = PostgresStore::connect(&database.settings(), metrics.clone())
+    let again = PostgresStore::connect(&database.settings(), Default::default(), metrics.clone())
         .await
         .unwrap();
     assert_eq!(metrics.store_reports.get(), 201);

@@ -4,6 +4,8 @@
 //! it does everything the embedded store does.
 
 mod connect;
+mod insert;
+mod outbox;
 mod read;
 mod schema;
 mod write;
@@ -23,6 +25,10 @@ use self::write::{Command, QUEUE_DEPTH, Reply, Shared};
 use crate::error::{BoxError, Error, Result};
 use crate::metrics::Metrics;
 use crate::store::listing::{ClusterSummary, Stats, StoredReport};
+use crate::store::options::StoreOptions;
+use crate::store::outbox::{
+    DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
+};
 use crate::store::records::{InsertOutcome, NewReport};
 
 /// Handle to a migrated database; cheap to clone.
@@ -35,14 +41,45 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database `settings` name, migrates it and starts the writer.
-    pub async fn connect(settings: &DatabaseSettings, metrics: Arc<Metrics>) -> Result<Self> {
+    /// Connects to the database `settings` name, migrates it, records the configured sinks and
+    /// starts the writer.
+    pub async fn connect(
+        settings: &DatabaseSettings,
+        options: StoreOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
         let pool = settings.pool()?;
         let mut client = pool
             .get()
             .await
             .map_err(|e| settings.open_error("cannot connect", Some(Box::new(e) as BoxError)))?;
         schema::migrate(&mut client, settings).await?;
+        let failed = |advice: &'static str| {
+            move |e: tokio_postgres::Error| {
+                settings.open_error(advice, Some(Box::new(e) as BoxError))
+            }
+        };
+        let tx = client
+            .transaction()
+            .await
+            .map_err(failed("cannot record the sinks"))?;
+        outbox::register(&tx, &options.sinks, common::time::unix_now())
+            .await
+            .map_err(failed("cannot record the sinks"))?;
+        tx.commit()
+            .await
+            .map_err(failed("cannot record the sinks"))?;
+        for (sink, waiting) in outbox::unconfigured(&**client, &options.sinks)
+            .await
+            .map_err(failed("cannot read the outbox"))?
+        {
+            tracing::warn!(
+                sink,
+                deliveries = waiting,
+                "a sink that is no longer configured still has deliveries in the outbox; they \
+                 are kept, and delivered if the sink is configured again"
+            );
+        }
         let reports = read::report_count(&client)
             .await
             .map_err(|e| settings.open_error("cannot count the stored reports", Some(e)))?;
@@ -70,6 +107,49 @@ impl PostgresStore {
     pub async fn insert(&self, report: NewReport) -> Result<InsertOutcome> {
         self.ask(|reply| Command::Insert(Box::new(report), reply))
             .await
+    }
+
+    /// Records what a sink's worker learned about its deliveries.
+    pub async fn update_outbox(&self, update: OutboxUpdate) -> Result<()> {
+        self.ask(|reply| Command::Outbox(Box::new(update), reply))
+            .await
+    }
+
+    /// Re-queues `sink`'s dead deliveries (`dead_only`), or every report received since `since`
+    /// (a backfill); returns how many deliveries are pending again.
+    pub async fn requeue(&self, sink: &str, dead_only: bool, since: i64) -> Result<u64> {
+        self.ask(|reply| Command::Requeue {
+            sink: sink.to_owned(),
+            dead_only,
+            since,
+            reply,
+        })
+        .await
+    }
+
+    /// A sink worker's reads of the outbox.
+    pub fn outbox_reader(&self) -> OutboxReader {
+        OutboxReader(self.pool.clone())
+    }
+
+    /// Deliveries for the read API, in (sink, report) order after `after`.
+    pub async fn deliveries(
+        &self,
+        state: Option<DeliveryState>,
+        sink: Option<String>,
+        after: Option<DeliveryCursor>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRow>> {
+        let mut client = self.client().await?;
+        let snapshot = snapshot(&mut client).await?;
+        let rows = outbox::list(&*snapshot, state, sink.as_deref(), after, limit)
+            .await
+            .map_err(Error::Query)?;
+        snapshot
+            .commit()
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        Ok(rows)
     }
 
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
@@ -203,5 +283,53 @@ impl PostgresStore {
     /// A connection for a read.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| Error::Query(Box::new(e)))
+    }
+}
+
+/// A read-only transaction that sees one snapshot of the database throughout.
+async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| Error::Query(Box::new(e)))
+}
+
+/// A sink worker's reads of the outbox, on connections of the pool.
+#[derive(Clone)]
+pub struct OutboxReader(Pool);
+
+impl OutboxReader {
+    /// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first, from one
+    /// snapshot.
+    pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Pending> {
+        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let snapshot = snapshot(&mut client).await?;
+        let pending = outbox::pending(&*snapshot, sink, now, limit)
+            .await
+            .map_err(Error::Query)?;
+        snapshot
+            .commit()
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        Ok(pending)
+    }
+
+    /// Counts of `sink`'s outbox.
+    pub async fn stats(&self, sink: &str) -> Result<OutboxStats> {
+        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let snapshot = snapshot(&mut client).await?;
+        let stats = outbox::stats(&*snapshot, sink)
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        snapshot
+            .commit()
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        Ok(stats)
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! The tables are the embedded store's (`sqlite/schema/`) as it stands at its version 6, in
 //! PostgreSQL's types: the same rows mean the same things, so both backends answer alike.
-//! Cluster ids sort bytewise (`COLLATE "C"`), as SQLite sorts them, whatever the database's
-//! collation: the listing's pages are the same on both.
+//! Cluster ids and sink names sort bytewise (`COLLATE "C"`), as SQLite sorts them, whatever the
+//! database's collation: the listings' pages are the same on both.
 
 use refinery::{Migration, Runner};
 use tokio_postgres::Client;
@@ -68,26 +68,26 @@ CREATE TABLE report_nodes (
 CREATE INDEX report_nodes_by_report ON report_nodes (report_seq);
 
 CREATE TABLE sinks (
-    name     text   PRIMARY KEY,
+    name     text   COLLATE "C" PRIMARY KEY,
     type     text   NOT NULL,
     added_at bigint NOT NULL
 );
 
 CREATE TABLE sink_coverage (
-    sink      text   NOT NULL,
+    sink      text   COLLATE "C" NOT NULL,
     first_seq bigint NOT NULL,
     last_seq  bigint,
     PRIMARY KEY (sink, first_seq)
 );
 
 CREATE TABLE sink_positions (
-    sink       text   PRIMARY KEY,
+    sink       text   COLLATE "C" PRIMARY KEY,
     position   bigint NOT NULL,
     generation bigint NOT NULL DEFAULT 0
 );
 
 CREATE TABLE deliveries (
-    sink            text   NOT NULL,
+    sink            text   COLLATE "C" NOT NULL,
     report_seq      bigint NOT NULL,
     state           text   NOT NULL,
     attempts        bigint NOT NULL DEFAULT 0,
