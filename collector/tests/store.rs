@@ -2,6 +2,7 @@
 //! promises.
 
 mod conformance;
+mod database;
 mod reports;
 
 use conformance::{Backend, Sqlite};
@@ -15,6 +16,17 @@ macro_rules! on_every_backend {
                 #[tokio::test]
                 async fn $test() {
                     crate::conformance::$module::$test(&crate::conformance::Sqlite::new()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let name = concat!(stringify!($module), "::", stringify!($test));
+                    if let Some(backend) = crate::conformance::Postgres::new(name).await {
+                        crate::conformance::$module::$test(&backend).await;
+                    }
                 }
             )*
         }

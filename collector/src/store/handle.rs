@@ -1,5 +1,5 @@
 //! The store interface: one handle for the API, the delivery engine, maintenance and the weekly
-//! statistics, whichever backend holds the data. Each method hands the call to the backend; none
+//! statistics, whichever backend holds the data (the embedded SQLite store, or PostgreSQL). Each method hands the call to the backend; none
 //! of the backends' own types or errors show through.
 
 use std::collections::BTreeMap;
@@ -13,9 +13,9 @@ use super::outbox::{
     DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
 };
 use super::records::{InsertOutcome, NewReport};
-use super::rollup::RollupProgress;
-use super::sqlite;
+use super::rollup::{Prepared, RollupProgress};
 use super::weekly::WeeklyChanges;
+use super::{postgres, sqlite};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::stats::Week;
@@ -29,13 +29,17 @@ pub struct Store(Backend);
 enum Backend {
     /// SQLite under `--data-dir`.
     Sqlite(sqlite::SqliteStore),
+    /// PostgreSQL at `--database-url`.
+    Postgres(postgres::PostgresStore),
 }
 
-/// Runs `$body` with `$store` bound to the backend behind `$handle`.
+/// Runs `$body` with `$store` bound to the backend behind `$handle` (each backend's methods of
+/// the same name and meaning).
 macro_rules! on_backend {
     ($handle:expr, $store:ident => $body:expr) => {
         match &$handle.0 {
             Backend::Sqlite($store) => $body,
+            Backend::Postgres($store) => $body,
         }
     };
 }
@@ -45,6 +49,23 @@ impl Store {
     /// writable.
     pub fn open(dir: &Path, options: StoreOptions, metrics: Arc<Metrics>) -> Result<Self> {
         sqlite::SqliteStore::open(dir, options, metrics).map(|store| Store(Backend::Sqlite(store)))
+    }
+
+    /// Connects to the PostgreSQL database `settings` name, migrates it and checks it takes
+    /// writes.
+    pub async fn connect(
+        settings: &postgres::DatabaseSettings,
+        options: StoreOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
+        let store = postgres::PostgresStore::connect(settings, options, metrics).await?;
+        store.probe().await.map_err(|error| {
+            settings.open_error(
+                "the database does not take writes",
+                Some(Box::new(error) as _),
+            )
+        })?;
+        Ok(Store(Backend::Postgres(store)))
     }
 
     /// Stores one report; returns once it is durably committed (or known to be stored).
@@ -80,23 +101,25 @@ impl Store {
 
     /// Writes a rollup step prepared by [`WeeklyReader::prepare_rollup`] (or says it is stale).
     pub async fn apply_rollup(&self, prepared: Prepared) -> Result<RollupProgress> {
-        match (&self.0, prepared.0) {
-            (Backend::Sqlite(store), PreparedBy::Sqlite(prepared)) => {
-                store.apply_rollup(prepared).await
-            }
-        }
+        on_backend!(self, store => store.apply_rollup(prepared).await)
     }
 
     /// A read connection of its own for the weekly statistics, at the lowest priority: their
     /// reads are heavy on a large fleet, never urgent, and must not hold up the read API or take
     /// CPU from ingest.
     pub fn weekly_reader(&self) -> Result<WeeklyReader> {
-        on_backend!(self, store => Ok(WeeklyReader(WeeklyBy::Sqlite(store.weekly_reader()?))))
+        Ok(WeeklyReader(match &self.0 {
+            Backend::Sqlite(store) => WeeklyBy::Sqlite(store.weekly_reader()?),
+            Backend::Postgres(store) => WeeklyBy::Postgres(store.weekly_reader()),
+        }))
     }
 
     /// A read connection of its own, for one sink's delivery worker.
     pub fn outbox_reader(&self) -> Result<OutboxReader> {
-        on_backend!(self, store => Ok(OutboxReader(OutboxBy::Sqlite(store.outbox_reader()?))))
+        Ok(OutboxReader(match &self.0 {
+            Backend::Sqlite(store) => OutboxBy::Sqlite(store.outbox_reader()?),
+            Backend::Postgres(store) => OutboxBy::Postgres(store.outbox_reader()),
+        }))
     }
 
     /// How many reports were stored and deliveries re-queued since the store was opened.
@@ -175,16 +198,6 @@ impl Store {
     }
 }
 
-/// A rollup step computed on a read snapshot by [`WeeklyReader::prepare_rollup`], for
-/// [`Store::apply_rollup`] to write.
-#[derive(Debug)]
-pub struct Prepared(PreparedBy);
-
-#[derive(Debug)]
-enum PreparedBy {
-    Sqlite(sqlite::Prepared),
-}
-
 /// The weekly statistics' own reads.
 #[derive(Clone)]
 pub struct WeeklyReader(WeeklyBy);
@@ -192,6 +205,7 @@ pub struct WeeklyReader(WeeklyBy);
 #[derive(Clone)]
 enum WeeklyBy {
     Sqlite(sqlite::WeeklyReader),
+    Postgres(postgres::WeeklyReader),
 }
 
 impl WeeklyReader {
@@ -199,9 +213,8 @@ impl WeeklyReader {
     /// weeks starting before `keep_from` (unix seconds) are past retention and not counted.
     pub async fn prepare_rollup(&self, keep_from: i64, limit: usize) -> Result<Prepared> {
         match &self.0 {
-            WeeklyBy::Sqlite(reader) => Ok(Prepared(PreparedBy::Sqlite(
-                reader.prepare_rollup(keep_from, limit).await?,
-            ))),
+            WeeklyBy::Sqlite(reader) => reader.prepare_rollup(keep_from, limit).await,
+            WeeklyBy::Postgres(reader) => reader.prepare_rollup(keep_from, limit).await,
         }
     }
 
@@ -214,6 +227,7 @@ impl WeeklyReader {
     ) -> Result<WeeklyChanges> {
         match &self.0 {
             WeeklyBy::Sqlite(reader) => reader.changes(known, running).await,
+            WeeklyBy::Postgres(reader) => reader.changes(known, running).await,
         }
     }
 }
@@ -225,6 +239,7 @@ pub struct OutboxReader(OutboxBy);
 #[derive(Clone)]
 enum OutboxBy {
     Sqlite(sqlite::OutboxReader),
+    Postgres(postgres::OutboxReader),
 }
 
 impl OutboxReader {
@@ -232,6 +247,7 @@ impl OutboxReader {
     pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Pending> {
         match &self.0 {
             OutboxBy::Sqlite(reader) => reader.pending(sink, now, limit).await,
+            OutboxBy::Postgres(reader) => reader.pending(sink, now, limit).await,
         }
     }
 
@@ -239,6 +255,7 @@ impl OutboxReader {
     pub async fn stats(&self, sink: &str) -> Result<OutboxStats> {
         match &self.0 {
             OutboxBy::Sqlite(reader) => reader.stats(sink).await,
+            OutboxBy::Postgres(reader) => reader.stats(sink).await,
         }
     }
 }

@@ -12,7 +12,7 @@ mod rollup;
 mod sqlite;
 mod weekly;
 
-pub use handle::{OutboxReader, Prepared, Store, WeeklyReader};
+pub use handle::{OutboxReader, Store, WeeklyReader};
 pub use listing::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};
 pub use options::StoreOptions;
 pub use outbox::{
@@ -20,6 +20,6 @@ pub use outbox::{
     OutboxUpdate, Pending, SinkRegistration,
 };
 pub use records::{InsertOutcome, NewReport, NodeGroup};
-pub use rollup::{CHURN_WEEKS, RollupProgress};
+pub use rollup::{CHURN_WEEKS, Prepared, RollupProgress};
 pub use sqlite::{DB_FILE, SCHEMA_VERSION};
 pub use weekly::{WeekSummary, WeeklyChanges};

@@ -42,6 +42,26 @@ pub trait Backend {
     }
 }
 
+/// PostgreSQL: a fresh database on the test server (`COLLECTOR_TEST_DATABASE_URL`).
+pub struct Postgres(pub crate::database::TestDatabase);
+
+impl Postgres {
+    /// A fresh database for `test`, or `None` when PostgreSQL tests are skipped.
+    pub async fn new(test: &str) -> Option<Self> {
+        crate::database::TestDatabase::create(test)
+            .await
+            .map(Postgres)
+    }
+}
+
+impl Backend for Postgres {
+    async fn open_with(&self, options: StoreOptions, metrics: Arc<Metrics>) -> Store {
+        Store::connect(&self.0.settings(), options, metrics)
+            .await
+            .unwrap()
+    }
+}
+
 /// The embedded store, in a temporary data directory of its own.
 pub struct Sqlite(pub tempfile::TempDir);
 

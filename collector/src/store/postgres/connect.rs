@@ -109,7 +109,7 @@ impl DatabaseSettings {
     }
 
     /// An error opening this database.
-    pub(super) fn open_error(
+    pub(in crate::store) fn open_error(
         &self,
         advice: impl Into<String>,
         source: impl Into<Option<crate::error::BoxError>>,

@@ -11,7 +11,7 @@ use crate::store::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
 
 /// `meta` key: the highest seq ever given to a report, kept when the newest reports are deleted
 /// (as in the embedded store).
-const SEQ_HIGH_WATER: &str = "reports_high_water";
+pub(super) const SEQ_HIGH_WATER: &str = "reports_high_water";
 
 /// The seq the next report gets: above every seq ever given, also those of deleted reports, so
 /// that anything reading "reports after seq N" never misses a new one.

@@ -5,11 +5,15 @@
 
 mod connect;
 mod insert;
+mod meta;
 mod outbox;
 mod read;
+mod removal;
+mod rollup;
 mod schema;
 mod write;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,12 +28,15 @@ pub use schema::SCHEMA_VERSION;
 use self::write::{Command, QUEUE_DEPTH, Reply, Shared};
 use crate::error::{BoxError, Error, Result};
 use crate::metrics::Metrics;
+use crate::stats::Week;
 use crate::store::listing::{ClusterSummary, Stats, StoredReport};
 use crate::store::options::StoreOptions;
 use crate::store::outbox::{
     DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
 };
 use crate::store::records::{InsertOutcome, NewReport};
+use crate::store::rollup::{Prepared, RollupProgress};
+use crate::store::weekly::WeeklyChanges;
 
 /// Handle to a migrated database; cheap to clone.
 #[derive(Clone)]
@@ -69,6 +76,22 @@ impl PostgresStore {
         tx.commit()
             .await
             .map_err(failed("cannot record the sinks"))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(failed("cannot check the weekly statistics"))?;
+        if rollup::reset_if_registry_changed(&tx)
+            .await
+            .map_err(failed("cannot check the weekly statistics"))?
+        {
+            tracing::info!(
+                "the weekly statistics are built from the stored reports (a new database, or a \
+                 collector with other dimensions)"
+            );
+        }
+        tx.commit()
+            .await
+            .map_err(failed("cannot check the weekly statistics"))?;
         for (sink, waiting) in outbox::unconfigured(&**client, &options.sinks)
             .await
             .map_err(failed("cannot read the outbox"))?
@@ -125,6 +148,38 @@ impl PostgresStore {
             reply,
         })
         .await
+    }
+
+    /// Erases every report of a cluster (its opt-out); returns how many were deleted.
+    pub async fn delete_cluster(&self, cluster_id: &str) -> Result<u64> {
+        self.ask(|reply| Command::DeleteCluster(cluster_id.to_owned(), reply))
+            .await
+    }
+
+    /// Deletes up to `limit` reports received before `received_before` (unix seconds).
+    pub async fn prune(&self, received_before: i64, limit: usize) -> Result<u64> {
+        self.ask(|reply| Command::Prune {
+            received_before,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Tries a small write; marks the store available again when it succeeds.
+    pub async fn probe(&self) -> Result<()> {
+        self.ask(Command::Probe).await
+    }
+
+    /// Writes a rollup step prepared by [`WeeklyReader::prepare_rollup`] (or says it is stale).
+    pub async fn apply_rollup(&self, prepared: Prepared) -> Result<RollupProgress> {
+        self.ask(|reply| Command::Rollup(Box::new(prepared), reply))
+            .await
+    }
+
+    /// The weekly statistics' reads.
+    pub fn weekly_reader(&self) -> WeeklyReader {
+        WeeklyReader(self.pool.clone())
     }
 
     /// A sink worker's reads of the outbox.
@@ -331,5 +386,45 @@ impl OutboxReader {
             .await
             .map_err(|e| Error::Query(Box::new(e)))?;
         Ok(stats)
+    }
+}
+
+/// The weekly statistics' reads, on connections of the pool, each from one snapshot.
+#[derive(Clone)]
+pub struct WeeklyReader(Pool);
+
+impl WeeklyReader {
+    /// Prepares a rollup step over up to `limit` reports stored since the last one; reports of
+    /// weeks starting before `keep_from` (unix seconds) are past retention and not counted.
+    pub async fn prepare_rollup(&self, keep_from: i64, limit: usize) -> Result<Prepared> {
+        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let snapshot = snapshot(&mut client).await?;
+        let prepared = rollup::prepare(&*snapshot, keep_from, limit)
+            .await
+            .map_err(Error::Query)?;
+        snapshot
+            .commit()
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        Ok(prepared)
+    }
+
+    /// The totals of every week before `running`, and the cells of those whose revision
+    /// differs from `known`.
+    pub async fn changes(
+        &self,
+        known: BTreeMap<Week, i64>,
+        running: Week,
+    ) -> Result<WeeklyChanges> {
+        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let snapshot = snapshot(&mut client).await?;
+        let changes = rollup::changes(&*snapshot, &known, running)
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        snapshot
+            .commit()
+            .await
+            .map_err(|e| Error::Query(Box::new(e)))?;
+        Ok(changes)
     }
 }

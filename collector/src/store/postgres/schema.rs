@@ -105,6 +105,7 @@ CREATE TABLE stats_cluster_weeks (
     nodes       bigint NOT NULL,
     PRIMARY KEY (week, cluster_no)
 );
+CREATE INDEX stats_cluster_weeks_by_cluster ON stats_cluster_weeks (cluster_no, week);
 
 CREATE TABLE stats_cells (
     week      bigint NOT NULL,

@@ -16,11 +16,14 @@ use deadpool_postgres::{Object, Pool};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{insert, outbox};
+use tokio_postgres::Transaction;
+
+use super::{insert, meta, outbox, removal, rollup};
 use crate::error::{BoxError, Error, Result, SharedError};
 use crate::metrics::Metrics;
 use crate::store::outbox::OutboxUpdate;
 use crate::store::records::{InsertOutcome, NewReport};
+use crate::store::rollup::{Prepared, RollupProgress};
 
 /// Most inserts one transaction takes.
 const MAX_GROUP: usize = 2048;
@@ -42,6 +45,18 @@ pub(super) enum Command {
         since: i64,
         reply: Reply<u64>,
     },
+    /// Erase a cluster.
+    DeleteCluster(String, Reply<u64>),
+    /// Delete reports past retention.
+    Prune {
+        received_before: i64,
+        limit: usize,
+        reply: Reply<u64>,
+    },
+    /// Write a prepared rollup step.
+    Rollup(Box<Prepared>, Reply<RollupProgress>),
+    /// A small write, to learn whether the database takes writes again.
+    Probe(Reply<()>),
     /// Finish what is queued before this, then stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -126,24 +141,14 @@ pub(super) async fn run(pool: Pool, mut commands: mpsc::Receiver<Command>, share
             match command {
                 Command::Insert(report, reply) => group.inserts.push((report, reply)),
                 Command::Outbox(update, reply) => group.updates.push((update, reply)),
-                Command::Requeue {
-                    sink,
-                    dead_only,
-                    since,
-                    reply,
-                } => {
-                    writer.commit(&shared, std::mem::take(&mut group)).await;
-                    let result = writer.requeue(&sink, dead_only, since).await;
-                    if let Ok(requeued) = &result {
-                        shared.queued.fetch_add(*requeued, Ordering::AcqRel);
-                        shared.stored.notify_waiters();
-                    }
-                    let _ = reply.send(shared.track(result));
-                }
                 Command::Shutdown(reply) => {
                     writer.commit(&shared, group).await;
                     let _ = reply.send(());
                     return;
+                }
+                other => {
+                    writer.commit(&shared, std::mem::take(&mut group)).await;
+                    writer.maintain(&shared, other).await;
                 }
             }
             if group.len() < MAX_GROUP {
@@ -250,11 +255,86 @@ impl Writer {
         Ok(outcomes)
     }
 
-    async fn requeue(&mut self, sink: &str, dead_only: bool, since: i64) -> Result<u64, BoxError> {
-        let client = self.client().await?;
-        let tx = client.transaction().await?;
-        let requeued = outbox::requeue(&tx, sink, dead_only, since, unix_now()).await?;
-        tx.commit().await?;
-        Ok(requeued)
+    /// Runs a command other than an insert or an outbox update, in a transaction of its own.
+    async fn maintain(&mut self, shared: &Shared, command: Command) {
+        match command {
+            Command::Requeue {
+                sink,
+                dead_only,
+                since,
+                reply,
+            } => {
+                let result = self
+                    .in_transaction(async |tx| {
+                        outbox::requeue(tx, &sink, dead_only, since, unix_now()).await
+                    })
+                    .await;
+                if let Ok(requeued) = &result {
+                    shared.queued.fetch_add(*requeued, Ordering::AcqRel);
+                    shared.stored.notify_waiters();
+                }
+                let _ = reply.send(shared.track(result));
+            }
+            Command::DeleteCluster(cluster_id, reply) => {
+                let result = self
+                    .in_transaction(async |tx| removal::delete_cluster(tx, &cluster_id).await)
+                    .await;
+                if let Ok(deleted) = &result {
+                    shared.metrics.store_reports.dec_by(*deleted as i64);
+                }
+                let _ = reply.send(shared.track(result));
+            }
+            Command::Prune {
+                received_before,
+                limit,
+                reply,
+            } => {
+                let result = self
+                    .in_transaction(async |tx| removal::prune(tx, received_before, limit).await)
+                    .await;
+                if let Ok(deleted) = &result {
+                    shared.metrics.store_reports.dec_by(*deleted as i64);
+                }
+                let _ = reply.send(shared.track(result));
+            }
+            Command::Rollup(prepared, reply) => {
+                let result = self
+                    .in_transaction(async |tx| rollup::apply(tx, *prepared).await)
+                    .await;
+                let _ = reply.send(shared.track(result));
+            }
+            Command::Probe(reply) => {
+                let result = self
+                    .in_transaction(async |tx| {
+                        meta::set(tx, "last_write_check", &unix_now().to_string()).await
+                    })
+                    .await;
+                let _ = reply.send(shared.track(result));
+            }
+            Command::Insert(..) | Command::Outbox(..) | Command::Shutdown(_) => {
+                unreachable!("grouped by the writer's loop")
+            }
+        }
+    }
+
+    /// Runs `work` in a transaction of the writer's connection and commits it; a failure drops
+    /// the connection (it may be gone) and the next seq (it may have changed).
+    async fn in_transaction<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, BoxError> {
+        let result: Result<T, BoxError> = async {
+            let client = self.client().await?;
+            let tx = client.transaction().await?;
+            let value = work(&tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        if result.is_err() {
+            self.client = None;
+        }
+        self.next_seq = None;
+        result
     }
 }

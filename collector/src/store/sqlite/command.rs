@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::rollup::Prepared;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::store::outbox::OutboxUpdate;
 use crate::store::records::{InsertOutcome, NewReport};
-use crate::store::rollup::RollupProgress;
+use crate::store::rollup::{Prepared, RollupProgress};
 
 /// Most commands handled in one round (and reports committed in one transaction).
 pub(super) const MAX_GROUP: usize = 2048;

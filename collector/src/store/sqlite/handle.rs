@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::{self, Checkpointer};
 use super::command::{Command, QUEUE_DEPTH, Reply, Shared};
 use super::connection::{self, IdleReader, ReadConnection, open_error};
-use super::rollup::{self, Prepared};
+use super::rollup;
 use super::{outbox, read, removal, schema, weekly, writer};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -25,7 +25,7 @@ use crate::store::outbox::{
     DeliveryCursor, DeliveryRow, DeliveryState, OutboxStats, OutboxUpdate, Pending,
 };
 use crate::store::records::{InsertOutcome, NewReport};
-use crate::store::rollup::RollupProgress;
+use crate::store::rollup::{Prepared, RollupProgress};
 use crate::store::weekly::WeeklyChanges;
 
 /// File name of the database inside the data directory.

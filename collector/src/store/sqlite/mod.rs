@@ -20,5 +20,4 @@ mod weekly;
 mod writer;
 
 pub use handle::{DB_FILE, OutboxReader, SqliteStore, WeeklyReader};
-pub use rollup::Prepared;
 pub use schema::SCHEMA_VERSION;

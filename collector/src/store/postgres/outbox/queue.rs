@@ -226,7 +226,7 @@ pub(in crate::store::postgres) async fn requeue(
         )
         .await?;
         tx.execute(
-            "UPDATE sink_coverage SET last_seq = NULL WHERE sink = $1 AND last_seq >= $2 - 1",
+            "UPDATE sink_coverage SET last_seq = NULL WHERE sink = $1 AND last_seq >= $2::bigint - 1",
             &[&sink, &first],
         )
         .await?;

@@ -14,10 +14,9 @@
 //! transaction, which refuses it if an erasure or retention changed the statistics meanwhile
 //! (`stats_generation`); the step is then prepared again.
 
-mod changes;
+mod body;
 mod prepare;
 mod write;
 
-pub use changes::Prepared;
 pub(super) use prepare::prepare;
 pub(super) use write::{apply, drop_weeks_before, erase, reset_if_registry_changed};

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use common::Report;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::changes::{Changes, GENERATION, Prepared, WATERMARK, churn_candidates, readable_body};
+use super::body::readable_body;
 use crate::stats::{Week, dimensions};
-use crate::store::rollup::RollupProgress;
+use crate::store::rollup::{Changes, GENERATION, Prepared, RollupProgress, WATERMARK, erasure};
 use crate::store::sqlite::meta;
 
 /// `meta` key: the fingerprint of the registry the stored statistics were made with.
@@ -84,27 +84,15 @@ pub fn erase(tx: &Transaction<'_>, cluster_no: i64) -> rusqlite::Result<()> {
             })?
             .collect::<rusqlite::Result<_>>()?
     };
-    let first: Option<i64> = tx
+    let first: Option<Week> = tx
         .query_row(
             "SELECT first_week FROM stats_clusters WHERE cluster_no = ?1",
             [cluster_no],
             |row| row.get(0),
         )
-        .optional()?;
-    let mut changes = Changes::default();
-    let weeks: BTreeSet<Week> = counted.iter().map(|(week, ..)| *week).collect();
-    for (week, nodes, report) in &counted {
-        if let Some(report) = report {
-            changes.cells.add(*week, report, -1);
-        }
-        let totals = changes.totals(*week);
-        totals.active -= 1;
-        totals.nodes -= nodes;
-    }
-    if let Some(first) = first.map(Week::of).filter(|first| weeks.contains(first)) {
-        changes.totals(first).new -= 1;
-    }
-    changes.churn(&weeks, &churn_candidates(weeks.iter()), -1);
+        .optional()?
+        .map(Week::of);
+    let changes = erasure(&counted, first);
     // Week by week through the primary key (a cluster's weeks are few; a scan is not).
     tx.execute(
         "DELETE FROM stats_cluster_weeks WHERE week IN (SELECT week FROM stats_weeks) \

@@ -1,4 +1,11 @@
-//! The weekly rollup's rule and what a step of it reports.
+//! The weekly rollup's rule, what a step of it changes and reports, whichever backend runs it.
+
+mod changes;
+mod fold;
+
+pub use changes::Prepared;
+pub(in crate::store) use changes::{Changes, GENERATION, Totals, WATERMARK};
+pub(in crate::store) use fold::{Chunk, Counted, erasure, fold_cluster};
 
 /// Weeks after which a cluster last seen counts as churned.
 pub const CHURN_WEEKS: i64 = 4;
