@@ -238,3 +238,80 @@ async fn reports_sent_together_are_stored_once_and_read_back_in_order() {
     assert_eq!(summary.latest_master_version.as_deref(), Some("v1.33.0"));
     again.close().await;
 }
+
+#[tokio::test]
+async fn a_second_collector_writing_to_the_same_database_is_refused() {
+    let Some(database) = TestDatabase::create("a_second_collector_writing").await else {
+        return;
+    };
+    let options = collector::store::StoreOptions::default;
+    let first =
+        collector::store::Store::connect(&database.settings(), options(), Arc::new(Metrics::new()))
+            .await
+            .unwrap();
+    let second =
+        collector::store::Store::connect(&database.settings(), options(), Arc::new(Metrics::new()))
+            .await
+            .err()
+            .expect("refused while the first one writes")
+            .to_string();
+    assert!(second.contains("another collector is writing"), "{second}");
+    first.close().await;
+    // Once the first has stopped, another may write.
+    collector::store::Store::connect(&database.settings(), options(), Arc::new(Metrics::new()))
+        .await
+        .unwrap()
+        .close()
+        .await;
+}
+
+#[tokio::test]
+async fn a_lost_connection_is_answered_unavailable_and_the_next_report_is_stored() {
+    let Some(database) = TestDatabase::create("a_lost_connection").await else {
+        return;
+    };
+    let metrics = Arc::new(Metrics::new());
+    let store =
+        collector::store::Store::connect(&database.settings(), Default::default(), metrics.clone())
+            .await
+            .unwrap();
+    let cluster = "77777777-7777-4777-8777-777777777777";
+    let stored = |at: i64| report(cluster, at, at, "v1.31.0");
+    assert_eq!(
+        store.insert(stored(NOW)).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    // Every connection of the collector is cut, the writer's among them.
+    database
+        .client()
+        .await
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'collector' AND datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap();
+    let lost = store.insert(stored(NOW + 1)).await;
+    assert!(
+        matches!(lost, Err(collector::Error::Unavailable(_))),
+        "{lost:?}"
+    );
+    assert!(!store.is_available());
+    assert!(store.last_error().is_some());
+    // The next group takes a new connection; the report answered unavailable is stored when
+    // it is sent again, after the one stored before.
+    assert_eq!(
+        store.insert(stored(NOW + 1)).await.unwrap(),
+        InsertOutcome::Stored
+    );
+    assert!(store.is_available());
+    let reports = store
+        .cluster_reports(cluster.into(), None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports[0].seq > reports[1].seq);
+    store.close().await;
+}

@@ -5,8 +5,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_rustls::rustls::crypto::ring;
@@ -19,6 +20,8 @@ use crate::error::{Error, Result};
 
 /// Connections a collector keeps to the database at most.
 const POOL_SIZE: usize = 16;
+/// Longest wait for a connection, and for an unanswered write on one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach the database.
 #[derive(Clone)]
@@ -45,10 +48,13 @@ impl DatabaseSettings {
         let verified = url
             .replace("sslmode=verify-full", "sslmode=require")
             .replace("sslmode=verify-ca", "sslmode=require");
-        let mut config: tokio_postgres::Config = verified.parse().map_err(|e| {
-            Error::Config(format!(
-                "--database-url is not a PostgreSQL connection URL (postgres://user@host:port/database?sslmode=...): {e}"
-            ))
+        // The parser's message can quote a piece of the URL, the password included: not shown.
+        let mut config: tokio_postgres::Config = verified.parse().map_err(|_| {
+            Error::Config(
+                "--database-url is not a PostgreSQL connection URL \
+                 (postgres://user@host:port/database?sslmode=disable|prefer|require)"
+                    .into(),
+            )
         })?;
         if config.get_hosts().is_empty() {
             return Err(Error::Config(
@@ -66,6 +72,19 @@ impl DatabaseSettings {
         if config.get_application_name().is_none() {
             config.application_name("collector");
         }
+        // A report is answered only once its commit is durable, whatever the server's or the
+        // role's default.
+        let options = config.get_options().unwrap_or_default();
+        config.options(format!("{options} -c synchronous_commit=on").trim_start());
+        // A server that stops answering fails a connection or a write within bounded time,
+        // instead of holding ingest up without end.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true);
         Ok(DatabaseSettings {
             config,
             ca_file: ca_file.map(Path::to_owned),
@@ -133,6 +152,10 @@ impl DatabaseSettings {
         );
         Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| {
                 self.open_error("cannot build the connection pool", Some(Box::new(e) as _))

@@ -27,6 +27,14 @@ use crate::store::rollup::{Prepared, RollupProgress};
 
 /// Most inserts one transaction takes.
 const MAX_GROUP: usize = 2048;
+/// Most bytes of report bodies one transaction takes (a statement's parameters must stay well
+/// under PostgreSQL's 1 GiB).
+const MAX_GROUP_BYTES: usize = 64 << 20;
+/// Longest wait for a group's transaction; past it the outcome is unknown, and every report of
+/// the group is answered unavailable.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The session lock the writer's connection holds (any number, the same in every collector).
+const WRITER_LOCK: i64 = 0x636f_6c6c_6563_7772;
 /// Inserts waiting for the writer at most; a sender waits beyond that.
 pub(super) const QUEUE_DEPTH: usize = 8192;
 
@@ -135,11 +143,15 @@ pub(super) async fn run(pool: Pool, mut commands: mpsc::Receiver<Command>, share
     };
     while let Some(first) = commands.recv().await {
         let mut group = Group::default();
+        let mut bytes = 0;
         let mut next = Some(first);
         // Everything that arrived while the previous group was committing goes in this one.
         while let Some(command) = next.take() {
             match command {
-                Command::Insert(report, reply) => group.inserts.push((report, reply)),
+                Command::Insert(report, reply) => {
+                    bytes += report.body.len();
+                    group.inserts.push((report, reply));
+                }
                 Command::Outbox(update, reply) => group.updates.push((update, reply)),
                 Command::Shutdown(reply) => {
                     writer.commit(&shared, group).await;
@@ -151,7 +163,7 @@ pub(super) async fn run(pool: Pool, mut commands: mpsc::Receiver<Command>, share
                     writer.maintain(&shared, other).await;
                 }
             }
-            if group.len() < MAX_GROUP {
+            if group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
                 next = commands.try_recv().ok();
             }
         }
@@ -176,7 +188,16 @@ impl Writer {
         let started = Instant::now();
         let reports: Vec<&NewReport> = group.inserts.iter().map(|(r, _)| r.as_ref()).collect();
         let updates: Vec<&OutboxUpdate> = group.updates.iter().map(|(u, _)| u.as_ref()).collect();
-        match self.write(&reports, &updates).await {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, self.write(&reports, &updates))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "the database did not answer a commit within {} s; its outcome is unknown",
+                    WRITE_TIMEOUT.as_secs()
+                )
+                .into())
+            });
+        match written {
             Ok(outcomes) => {
                 if !reports.is_empty() {
                     shared
@@ -222,9 +243,23 @@ impl Writer {
     }
 
     /// The writer's connection, taken from the pool when it has none.
+    /// The writer's connection, holding the writer's lock: a second collector writing to the
+    /// same database would break the seq order sinks and the rollup count on.
     async fn client(&mut self) -> Result<&mut Object, BoxError> {
         if self.client.is_none() {
-            self.client = Some(self.pool.get().await?);
+            let client = self.pool.get().await?;
+            let locked: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
+                .await?
+                .get(0);
+            if !locked {
+                return Err(
+                    "another collector is writing to this database; one database takes \
+                            one collector's writes"
+                        .into(),
+                );
+            }
+            self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("set above"))
     }

@@ -287,7 +287,8 @@ fn migrations() -> Result<Vec<Migration>, refinery::Error> {
 ///
 /// Refinery records what it applied in `refinery_schema_history`. A store from before it (schema
 /// 1 to 6, its version in `user_version` only) gets that record first: its migrations are marked
-/// applied without running them again (the baseline), and it carries on from there.
+/// applied without running them again (the baseline), and it carries on from there. The same
+/// holds for a migration whose record a crash or a full disk cut off.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let failed = |advice: String, source: Option<crate::error::BoxError>| Error::StoreOpen {
         path: path.to_owned(),
@@ -313,21 +314,24 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             .set_abort_divergent(true)
             .set_abort_missing(true)
     };
-    let recorded = conn
-        .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'refinery_schema_history'",
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map_err(|e| failed("cannot read the schema version".into(), Some(Box::new(e))))?;
-    if current > 0 && recorded == 0 {
+    // A migration and the row recording it commit in two transactions (refinery's runner on
+    // rusqlite), and a store from before refinery has no rows at all; `user_version`, set in
+    // each migration's own transaction, is what was applied. Rows missing below it are recorded
+    // without running their migrations again.
+    if current
+        > recorded_version(conn)
+            .map_err(|e| failed("cannot read the schema version".into(), Some(Box::new(e))))?
+    {
         runner()
             .set_target(Target::FakeVersion(current as i32))
             .run(conn)
-            .map_err(|e| {
+            .map_err(|error| {
                 failed(
-                    format!("cannot record schema version {current} as applied"),
-                    Some(Box::new(e)),
+                    format!(
+                        "cannot record schema version {current} as applied: {}",
+                        migration_advice(&error, current)
+                    ),
+                    Some(Box::new(error)),
                 )
             })?;
     }
@@ -340,13 +344,15 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
                 .map(|()| value)
         })
         .map_err(|e| failed("cannot prepare the migration".into(), Some(Box::new(e))))?;
-    runner().run(conn).map_err(|error| {
-        let applied = error
-            .report()
-            .and_then(|report| report.applied_migrations().last())
-            .map_or(current, |migration| i64::from(migration.version()));
-        failed(migration_advice(&error, applied + 1), Some(Box::new(error)))
-    })?;
+    if let Err(error) = runner().run(conn) {
+        let applied: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap_or(current);
+        return Err(failed(
+            migration_advice(&error, applied + 1),
+            Some(Box::new(error)),
+        ));
+    }
     conn.pragma_update(None, "secure_delete", secure_delete)
         .map_err(|e| {
             failed(
@@ -354,6 +360,23 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
                 Some(Box::new(e)),
             )
         })
+}
+
+/// The last migration refinery recorded as applied; 0 before any (or before refinery).
+fn recorded_version(conn: &Connection) -> rusqlite::Result<i64> {
+    let history: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'refinery_schema_history'",
+        [],
+        |row| row.get(0),
+    )?;
+    if history == 0 {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+        [],
+        |row| row.get(0),
+    )
 }
 
 /// What to tell an operator when the migration to `version` failed with `error`.

@@ -255,3 +255,27 @@ fn a_store_whose_migrations_differ_from_this_build_is_refused() {
     let err = migrate(&mut newer, path).unwrap_err().to_string();
     assert!(err.contains("newer collector"), "{err}");
 }
+
+#[test]
+fn a_migration_whose_record_was_cut_off_is_recorded_not_run_again() {
+    let path = Path::new("memory");
+    let mut conn = store_at_version_4(false);
+    migrate(&mut conn, path).unwrap();
+    // As if the process died between migration 6's commit and the row recording it, or
+    // between creating the history table and filling it.
+    conn.execute_batch("DELETE FROM refinery_schema_history WHERE version = 6")
+        .unwrap();
+    migrate(&mut conn, path).unwrap();
+    assert_eq!(
+        rows(&conn, "SELECT max(version) FROM refinery_schema_history"),
+        [SCHEMA_VERSION.to_string()]
+    );
+    conn.execute_batch("DELETE FROM refinery_schema_history")
+        .unwrap();
+    migrate(&mut conn, path).unwrap();
+    assert_eq!(
+        rows(&conn, "SELECT count(*) FROM refinery_schema_history"),
+        [SCHEMA_VERSION.to_string()]
+    );
+    assert_eq!(rows(&conn, "SELECT count(*) FROM reports"), ["5"]);
+}
