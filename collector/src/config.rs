@@ -19,7 +19,7 @@ use crate::ratelimit::SourceSettings;
 use crate::tls::TlsFiles;
 
 /// Receives anonymous Kubernetes usage reports (Spartakus-compatible), validates them strictly
-/// and stores them durably in an embedded SQLite store.
+/// and stores them durably in an embedded SQLite store, or in PostgreSQL.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "collector", version, about, long_about = None)]
 pub struct Config {
@@ -34,6 +34,22 @@ pub struct Config {
     /// Directory of the embedded store (created if missing).
     #[arg(long, env = "COLLECTOR_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+
+    /// PostgreSQL to store reports in instead of the embedded store under `--data-dir`:
+    /// `postgres://user@host:port/database?sslmode=disable|prefer|require` (libpq's `key=value`
+    /// form too), the password in it or in `--database-password-file`. With TLS the server's
+    /// certificate is always verified. One collector writes to a database at a time.
+    #[arg(long, env = "COLLECTOR_DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrl::parse)]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// File holding the database password (it wins over one in `--database-url`).
+    #[arg(long, env = "COLLECTOR_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
+
+    /// PEM file of the CA certificates that sign the database server's certificate. Default: the
+    /// public web roots (Mozilla's), which managed databases' own CAs are usually not among.
+    #[arg(long, env = "COLLECTOR_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
 
     /// Reports received longer ago than this are deleted (e.g. `400d`, `90d`).
     #[arg(long, env = "COLLECTOR_RETENTION", default_value = "400d", value_parser = humantime::parse_duration)]
@@ -230,6 +246,20 @@ impl Config {
                 )));
             }
         }
+        if self.database_url.is_some() && self.max_store_size.is_some() {
+            return Err(Error::Config(
+                "--max-store-size limits the embedded store; with --database-url the database \
+                 server's own limits apply"
+                    .into(),
+            ));
+        }
+        if self.database_url.is_none()
+            && (self.database_password_file.is_some() || self.database_ca_file.is_some())
+        {
+            return Err(Error::Config(
+                "--database-password-file and --database-ca-file need --database-url".into(),
+            ));
+        }
         let largest = self.largest_request_cost();
         if self.max_inflight_memory < largest as u64 {
             return Err(Error::Config(format!(
@@ -269,6 +299,27 @@ impl Config {
             size(self.max_decompressed_size),
         )
         .total()
+    }
+}
+
+/// `--database-url`: kept whole for the connection, never shown (it may hold the password).
+#[derive(Clone)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    fn parse(url: &str) -> std::result::Result<Self, String> {
+        Ok(DatabaseUrl(url.to_owned()))
+    }
+
+    /// The URL as given.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatabaseUrl([redacted])")
     }
 }
 

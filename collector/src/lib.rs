@@ -47,7 +47,7 @@ pub async fn load_sinks(config: &Config) -> Result<Vec<sinks::Configured>> {
 
 /// Opens the store the flags name, queuing every stored report for `sinks`, and builds the
 /// handlers' state around it.
-pub fn open(config: &Config, sinks: &[sinks::Configured]) -> Result<AppState> {
+pub async fn open(config: &Config, sinks: &[sinks::Configured]) -> Result<AppState> {
     let metrics = Arc::new(metrics::Metrics::new());
     let registrations = sinks
         .iter()
@@ -56,14 +56,21 @@ pub fn open(config: &Config, sinks: &[sinks::Configured]) -> Result<AppState> {
             kind: sink.kind,
         })
         .collect();
-    let store = store::Store::open(
-        &config.data_dir,
-        store::StoreOptions {
-            max_size: config.max_store_size,
-            sinks: registrations,
-        },
-        metrics.clone(),
-    )?;
+    let options = store::StoreOptions {
+        max_size: config.max_store_size,
+        sinks: registrations,
+    };
+    let store = match &config.database_url {
+        Some(url) => {
+            let settings = store::postgres::DatabaseSettings::from_url(
+                url.expose(),
+                config.database_password_file.as_deref(),
+                config.database_ca_file.as_deref(),
+            )?;
+            store::Store::connect(&settings, options, metrics.clone()).await?
+        }
+        None => store::Store::open(&config.data_dir, options, metrics.clone())?,
+    };
     AppState::new(config, store, metrics, sinks.to_vec())
 }
 
@@ -72,7 +79,7 @@ pub fn open(config: &Config, sinks: &[sinks::Configured]) -> Result<AppState> {
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
     config.check()?;
     let sinks = load_sinks(&config).await?;
-    let state = open(&config, &sinks)?;
+    let state = open(&config, &sinks).await?;
     let tls = config.tls_files().map(tls::acceptor).transpose()?;
     let descriptors = match listener::raise_descriptor_limit() {
         Ok(limit) => Some(limit),
@@ -96,7 +103,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     tracing::info!(
         public = %local(&public, config.listen),
         admin = %local(&admin, config.admin_listen),
-        data_dir = %config.data_dir.display(),
+        store = %state.store().describe(),
         retention_days = config.retention.as_secs() / 86_400,
         sinks = sinks.len(),
         max_connections,

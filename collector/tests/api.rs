@@ -111,7 +111,7 @@ async fn reports_of(app: &App, cluster: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn spartakus_report_is_stored_once_and_read_back() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let answer = call(&app.public, json_post(fixture("spartakus-readme.json"))).await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert_eq!(answer.json, Value::Null);
@@ -150,7 +150,7 @@ async fn spartakus_report_is_stored_once_and_read_back() {
 
 #[tokio::test]
 async fn same_id_with_other_content_is_a_conflict() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let t = now();
     assert_eq!(
         call(&app.public, json_post(report(CLUSTER, t, "v1.31.2")))
@@ -177,7 +177,7 @@ async fn same_id_with_other_content_is_a_conflict() {
 
 #[tokio::test]
 async fn invalid_reports_get_400_with_every_problem() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let answer = call(&app.public, json_post("{\"clusterID\": ")).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json["problems"].as_array().unwrap().len(), 1);
@@ -214,13 +214,13 @@ async fn invalid_reports_get_400_with_every_problem() {
 
 #[tokio::test]
 async fn relaxed_cluster_ids_are_a_flag() {
-    let strict = app(&[]);
+    let strict = app(&[]).await;
     let body = fixture("spartakus-walkthrough.json");
     assert_eq!(
         call(&strict.public, json_post(body.clone())).await.status,
         StatusCode::BAD_REQUEST
     );
-    let relaxed = app(&["--relaxed-cluster-ids"]);
+    let relaxed = app(&["--relaxed-cluster-ids"]).await;
     assert_eq!(
         call(&relaxed.public, json_post(body)).await.status,
         StatusCode::NO_CONTENT
@@ -233,7 +233,7 @@ async fn relaxed_cluster_ids_are_a_flag() {
 
 #[tokio::test]
 async fn unknown_fields_and_bad_extensions_are_dropped_and_counted() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let body = json!({
         "version": "v1.1.0", "timestamp": now().to_string(), "clusterID": CLUSTER,
         "customerName": "ACME Corp",
@@ -270,7 +270,7 @@ async fn unknown_fields_and_bad_extensions_are_dropped_and_counted() {
 
 #[tokio::test]
 async fn media_types_and_encodings() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let t = now();
     let with_type = |content_type: &str, body: String| {
         Request::post("/api/v1")
@@ -343,7 +343,8 @@ async fn oversized_bodies_get_413_on_the_wire_and_after_gunzip() {
         "64KiB",
         "--max-decompressed-size",
         "256KiB",
-    ]);
+    ])
+    .await;
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024));
     // Declared by Content-Length.
     let answer = call(&app.public, json_post(big.clone())).await;
@@ -380,7 +381,7 @@ async fn oversized_bodies_get_413_on_the_wire_and_after_gunzip() {
 
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
-    let app = app(&["--rate-limit-per-hour", "60", "--rate-limit-burst", "3"]);
+    let app = app(&["--rate-limit-per-hour", "60", "--rate-limit-burst", "3"]).await;
     let t = now();
     for i in 0..3 {
         let answer = call(&app.public, json_post(report(CLUSTER, t - i, "v1.31.2"))).await;
@@ -417,7 +418,8 @@ async fn ingest_and_admin_tokens() {
         ingest.to_str().unwrap(),
         "--admin-token-file",
         admin.to_str().unwrap(),
-    ]);
+    ])
+    .await;
     let t = now();
     let answer = call(&app.public, json_post(report(CLUSTER, t, "v1.31.2"))).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
@@ -458,7 +460,7 @@ async fn ingest_and_admin_tokens() {
 
 #[tokio::test]
 async fn a_stalled_upload_gets_408() {
-    let app = app(&["--request-timeout", "200ms"]);
+    let app = app(&["--request-timeout", "200ms"]).await;
     let stalled = futures::stream::once(async {
         Ok::<_, std::io::Error>(Bytes::from_static(b"{\"version\":"))
     })
@@ -471,7 +473,7 @@ async fn a_stalled_upload_gets_408() {
 
 #[tokio::test]
 async fn overflow_is_shed_with_503_not_queued() {
-    let app = app(&["--max-concurrent-requests", "1", "--request-timeout", "5s"]);
+    let app = app(&["--max-concurrent-requests", "1", "--request-timeout", "5s"]).await;
     // A body that says when the handler starts reading it, then never ends.
     let (reading, started) = tokio::sync::oneshot::channel::<()>();
     let stalled = futures::stream::once(async move {
@@ -497,7 +499,7 @@ async fn overflow_is_shed_with_503_not_queued() {
 
 #[tokio::test]
 async fn a_full_store_answers_503_fails_readiness_and_recovers() {
-    let app = app(&["--max-store-size", "100KiB", "--rate-limit-per-hour", "0"]);
+    let app = app(&["--max-store-size", "100KiB", "--rate-limit-per-hour", "0"]).await;
     assert_eq!(
         call(&app.public, get("/readyz")).await.status,
         StatusCode::OK
@@ -560,7 +562,7 @@ fn fixture_with(cluster: &str, timestamp: i64) -> Vec<u8> {
 
 #[tokio::test]
 async fn read_api_pages_filters_and_erases() {
-    let app = app(&["--rate-limit-per-hour", "0"]);
+    let app = app(&["--rate-limit-per-hour", "0"]).await;
     let t = now();
     let mut clusters: Vec<String> = (0..5).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     clusters.sort();
@@ -666,7 +668,7 @@ async fn read_api_pages_filters_and_erases() {
 
 #[tokio::test]
 async fn health_version_openapi_and_unknown_routes() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     assert_eq!(
         call(&app.public, get("/healthz")).await.json["status"],
         "ok"
@@ -714,7 +716,7 @@ fn documented(document: &Value) -> Vec<String> {
 async fn each_listener_documents_its_own_routes_and_no_others() {
     let token = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token.path(), "s3cret-token-for-the-test\n").unwrap();
-    let listeners = app(&["--admin-token-file", token.path().to_str().unwrap()]);
+    let listeners = app(&["--admin-token-file", token.path().to_str().unwrap()]).await;
     assert_eq!(
         call(&listeners.admin, get("/api/v1/clusters")).await.status,
         StatusCode::UNAUTHORIZED
@@ -767,7 +769,7 @@ async fn each_listener_documents_its_own_routes_and_no_others() {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{operation}");
     }
 
-    let with_public_stats = app(&["--public-stats"]);
+    let with_public_stats = app(&["--public-stats"]).await;
     let document = call(&with_public_stats.public, get("/openapi.json")).await;
     assert_eq!(
         documented(&document.json),
@@ -790,7 +792,9 @@ async fn the_report_schema_states_the_limits_validation_enforces() {
         MAX_CAPACITY_ENTRIES, MAX_EXTENSIONS, MAX_INTEGER, MAX_NODES, MAX_RELAXED_CLUSTER_ID,
         MAX_SKIPPED, MAX_STRING_CHARS,
     };
-    let document = call(&app(&[]).public, get("/openapi.json")).await.json;
+    let document = call(&app(&[]).await.public, get("/openapi.json"))
+        .await
+        .json;
     let schemas = &document["components"]["schemas"];
     let required = |name: &str| -> Vec<&str> {
         let mut fields: Vec<&str> = schemas[name]["required"]
@@ -843,7 +847,7 @@ async fn the_report_schema_states_the_limits_validation_enforces() {
     );
 
     let relaxed = call(
-        &app(&["--relaxed-cluster-ids"]).public,
+        &app(&["--relaxed-cluster-ids"]).await.public,
         get("/openapi.json"),
     )
     .await;

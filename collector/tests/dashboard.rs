@@ -17,7 +17,7 @@ async fn fleet(flags: &[&str]) -> (tempfile::NamedTempFile, App) {
     std::fs::write(token.path(), format!("{TOKEN}\n")).unwrap();
     let mut argv = vec!["--admin-token-file", token.path().to_str().unwrap()];
     argv.extend_from_slice(flags);
-    let app = app(&argv);
+    let app = app(&argv).await;
     let body = format!("{}{}", lines(1, 8, "amd64"), lines(9, 4, "riscv64"));
     let answer = call(&app.admin, with_token(import(body))).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -261,7 +261,7 @@ async fn the_public_listener_serves_it_only_with_public_stats_and_without_login(
 
 #[tokio::test]
 async fn without_an_admin_token_the_admin_dashboard_is_open_and_says_when_it_is_not_ready() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let starting = call(&app.admin, get("/dashboard")).await;
     assert_eq!(starting.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_page(&starting);

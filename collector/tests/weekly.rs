@@ -13,7 +13,7 @@ use support::{app, call, cluster, get, import, lines};
 
 #[tokio::test]
 async fn an_import_is_counted_once_and_published_with_the_minimum_group_size() {
-    let app = app(&[]);
+    let app = app(&[]).await;
     let answer = call(&app.admin, get("/api/v1/stats/weekly")).await;
     assert_eq!(
         answer.status,
@@ -73,7 +73,7 @@ async fn an_import_is_counted_once_and_published_with_the_minimum_group_size() {
 
 #[tokio::test]
 async fn csv_etags_and_bad_parameters() {
-    let app = app(&["--min-group-clusters", "1"]);
+    let app = app(&["--min-group-clusters", "1"]).await;
     call(&app.admin, import(lines(1, 3, "arm64"))).await;
     let csv = call(
         &app.admin,
@@ -164,12 +164,13 @@ async fn statistics_are_public_only_when_asked_and_import_stays_admin() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("admin-token");
     std::fs::write(&token, "s3cret\n").unwrap();
-    let private = app(&["--admin-token-file", token.to_str().unwrap()]);
+    let private = app(&["--admin-token-file", token.to_str().unwrap()]).await;
     let public = app(&[
         "--public-stats",
         "--admin-token-file",
         token.to_str().unwrap(),
-    ]);
+    ])
+    .await;
     call(
         &public.admin,
         Request::post("/api/v1/import")
@@ -211,7 +212,7 @@ async fn statistics_are_public_only_when_asked_and_import_stays_admin() {
 
 #[tokio::test]
 async fn a_gzip_import_is_read_as_it_arrives() {
-    let app = app(&["--min-group-clusters", "1"]);
+    let app = app(&["--min-group-clusters", "1"]).await;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(lines(1, 40, "amd64").as_bytes()).unwrap();
     let compressed = gz.finish().unwrap();

@@ -143,6 +143,11 @@ impl Store {
         on_backend!(self, store => store.deliveries(state, sink, after, limit).await)
     }
 
+    /// Where the store is, as logs name it (a database's URL without its password).
+    pub fn describe(&self) -> String {
+        on_backend!(self, store => store.describe())
+    }
+
     /// True while writes succeed.
     pub fn is_available(&self) -> bool {
         on_backend!(self, store => store.is_available())

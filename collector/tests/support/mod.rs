@@ -22,12 +22,14 @@ pub struct App {
 }
 
 /// A collector started with `flags` (and its own `--data-dir`).
-pub fn app(flags: &[&str]) -> App {
+pub async fn app(flags: &[&str]) -> App {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let mut argv = vec!["collector", "--data-dir", data_dir.to_str().unwrap()];
     argv.extend_from_slice(flags);
-    let state = collector::open(&Config::parse_from(argv), &[]).unwrap();
+    let state = collector::open(&Config::parse_from(argv), &[])
+        .await
+        .unwrap();
     App {
         public: public_router(state.clone()),
         admin: admin_router(state.clone()),

@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
         "--stats-rollup-interval",
         "0",
     ]);
-    let state = collector::open(&config, &[])?;
+    let state = collector::open(&config, &[]).await?;
     eprintln!("demo: a temporary store in {data_dir}");
     let public = bind(args.listen).await?;
     let admin = bind(args.admin_listen).await?;

@@ -42,6 +42,7 @@ use crate::store::weekly::WeeklyChanges;
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    described: Arc<str>,
     commands: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     writer: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -120,6 +121,7 @@ impl PostgresStore {
         let writer = tokio::spawn(write::run(pool.clone(), receiver, shared.clone()));
         Ok(PostgresStore {
             pool,
+            described: settings.describe().into(),
             commands,
             shared,
             writer: Arc::new(Mutex::new(Some(writer))),
@@ -236,6 +238,11 @@ impl PostgresStore {
             }
         })
         .await;
+    }
+
+    /// The database, without its password.
+    pub fn describe(&self) -> String {
+        self.described.to_string()
     }
 
     /// True while writes succeed.

@@ -222,6 +222,11 @@ impl SqliteStore {
             .await
     }
 
+    /// The database file.
+    pub fn describe(&self) -> String {
+        self.db_path.display().to_string()
+    }
+
     /// True while writes succeed.
     pub fn is_available(&self) -> bool {
         self.shared.available.load(Ordering::SeqCst)
