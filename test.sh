@@ -36,14 +36,6 @@ export BQEMULATOR
 SCHEMATHESIS="$(tests/schemathesis/setup.sh)"
 export SCHEMATHESIS
 
-# The PostgreSQL store backend is tested against a real server (Debian's postgresql, installed
-# through apt when missing): a throwaway one on a free port, as the unprivileged postgres user;
-# tests find it through COLLECTOR_TEST_DATABASE_URL, and with COLLECTOR_REQUIRE_POSTGRES=1 a test
-# that cannot reach it fails instead of skipping.
-postgres_dir="$(mktemp -d)"
-COLLECTOR_TEST_DATABASE_URL="$(tests/postgres/server.sh start "$postgres_dir")"
-export COLLECTOR_TEST_DATABASE_URL COLLECTOR_REQUIRE_POSTGRES=1
-
 # The README's ten-minute path runs in the suite as written (tests/tests/ten_minutes.rs), curl and
 # all; the dashboard is tested in Debian's headless Chromium over WebDriver
 # (tests/tests/dashboard_browser.rs).
@@ -77,7 +69,18 @@ cargo machete
 cargo deny --locked check licenses bans
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
+# The PostgreSQL store backend is tested against a real server (Debian's postgresql, installed
+# through apt when missing): a throwaway one on a free port, as the unprivileged postgres user;
+# tests find it through COLLECTOR_TEST_DATABASE_URL, and with COLLECTOR_REQUIRE_POSTGRES=1 a test
+# that cannot reach it fails instead of skipping.
+postgres_dir="$(mktemp -d)"
+COLLECTOR_TEST_DATABASE_URL="$(tests/postgres/server.sh start "$postgres_dir")"
+export COLLECTOR_TEST_DATABASE_URL COLLECTOR_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
+# The handler tests again, each collector on a fresh PostgreSQL database instead of the embedded
+# store (tests/support: COLLECTOR_TEST_BACKEND).
+COLLECTOR_TEST_BACKEND=postgres cargo test -p collector --locked --test api --test weekly --test dashboard
+tests/postgres/server.sh stop "$postgres_dir"
 
 # The fuzz workspace: formatted and lint-clean like the main one; every target replays its seed
 # corpus (fuzz/corpus/<target>, written by fuzz/seeds.py), then fuzzes for a few seconds into a

@@ -62,7 +62,15 @@ stop() {
     local bindir
     bindir="$(cat "$dir/bindir" 2>/dev/null || find_bindir)"
     if as_postgres "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-        as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+        as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null \
+            || as_postgres "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 10 stop >/dev/null \
+            || true
+    fi
+    # Never leave a server behind: whatever pg_ctl managed, the postmaster goes.
+    local pid
+    pid="$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)"
+    if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        kill -9 "$pid" 2>/dev/null || true
     fi
 }
 

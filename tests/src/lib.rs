@@ -2,6 +2,10 @@
 //! ephemeral ports and learn its addresses from its log, make reports; and the Kubernetes API
 //! server stand-in the volunteer is tested and benchmarked against.
 
+/// A fresh PostgreSQL database on the test server, the one the collector's own tests use.
+#[path = "../../collector/tests/database/mod.rs"]
+pub mod database;
+
 pub mod bigquery;
 pub mod fleet;
 pub mod kube_standin;

@@ -1,5 +1,5 @@
 //! Durability of the collector process: `kill -9` mid-stream loses no acknowledged report and
-//! stores none twice; a corrupt or unwritable store is a clear startup error, not a panic.
+//! stores none twice, on the embedded store and on PostgreSQL; a corrupt or unwritable store is a clear startup error, not a panic.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use e2e::database::TestDatabase;
 use e2e::{
     Collector, WITHOUT_RATE_LIMITS, binary, collector_command, expect_startup_error, now,
     post_reports,
@@ -34,9 +35,26 @@ async fn stored_ids(client: &reqwest::Client, collector: &Collector, cluster: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_loses_no_acknowledged_report() {
+    kill_9_mid_stream(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_stream_loses_no_acknowledged_report_on_postgres() {
+    let Some(database) = TestDatabase::create("kill_9_mid_stream on postgres").await else {
+        return;
+    };
+    kill_9_mid_stream(&["--database-url", &database.url]).await;
+}
+
+/// Kills the collector (started with `store_args`) mid-stream and restarts it on the same store.
+async fn kill_9_mid_stream(store_args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let args = WITHOUT_RATE_LIMITS;
+    let args: Vec<&str> = WITHOUT_RATE_LIMITS
+        .iter()
+        .chain(store_args)
+        .copied()
+        .collect();
     let mut collector = Collector::start(&binary("collector"), &data, &args).await;
     let client = reqwest::Client::new();
     let url = collector.public_url("/api/v1");

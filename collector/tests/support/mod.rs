@@ -13,19 +13,41 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+#[path = "../database/mod.rs"]
+pub mod database;
+
 /// Both routers of one collector on a temporary store.
 pub struct App {
     pub _dir: tempfile::TempDir,
+    pub _database: Option<database::TestDatabase>,
     pub state: AppState,
     pub public: Router,
     pub admin: Router,
 }
 
-/// A collector started with `flags` (and its own `--data-dir`).
+/// True when the handler tests run on PostgreSQL (`COLLECTOR_TEST_BACKEND=postgres`: `./test.sh`
+/// runs them once on each backend), each collector on a fresh database of the test server.
+pub fn on_postgres() -> bool {
+    std::env::var("COLLECTOR_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// A collector started with `flags` (and its own `--data-dir`, or its own database).
 pub async fn app(flags: &[&str]) -> App {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
+    let database = if on_postgres() {
+        Some(
+            database::TestDatabase::create("a handler test")
+                .await
+                .expect("COLLECTOR_TEST_BACKEND=postgres needs COLLECTOR_TEST_DATABASE_URL"),
+        )
+    } else {
+        None
+    };
     let mut argv = vec!["collector", "--data-dir", data_dir.to_str().unwrap()];
+    if let Some(database) = &database {
+        argv.extend(["--database-url", database.url.as_str()]);
+    }
     argv.extend_from_slice(flags);
     let state = collector::open(&Config::parse_from(argv), &[])
         .await
@@ -35,6 +57,7 @@ pub async fn app(flags: &[&str]) -> App {
         admin: admin_router(state.clone()),
         state,
         _dir: dir,
+        _database: database,
     }
 }
 

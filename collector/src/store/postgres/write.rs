@@ -33,6 +33,8 @@ const MAX_GROUP_BYTES: usize = 64 << 20;
 /// Longest wait for a group's transaction; past it the outcome is unknown, and every report of
 /// the group is answered unavailable.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the writer waits for its lock before it says another collector holds it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The session lock the writer's connection holds (any number, the same in every collector).
 const WRITER_LOCK: i64 = 0x636f_6c6c_6563_7772;
 /// Inserts waiting for the writer at most; a sender waits beyond that.
@@ -248,16 +250,23 @@ impl Writer {
     async fn client(&mut self) -> Result<&mut Object, BoxError> {
         if self.client.is_none() {
             let client = self.pool.get().await?;
-            let locked: bool = client
+            // A collector restarting may find its predecessor's session still holding the lock
+            // for a moment (the server has not yet noticed the old connection closed).
+            let deadline = Instant::now() + LOCK_WAIT;
+            while !client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
                 .await?
-                .get(0);
-            if !locked {
-                return Err(
-                    "another collector is writing to this database; one database takes \
-                            one collector's writes"
-                        .into(),
-                );
+                .get::<_, bool>(0)
+            {
+                if Instant::now() >= deadline {
+                    return Err(
+                        "another collector is writing to this database (or a connection \
+                                of this one the server has not yet seen closed); one database \
+                                takes one collector's writes"
+                            .into(),
+                    );
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             self.client = Some(client);
         }
