@@ -13,6 +13,7 @@ mod maintenance;
 pub mod metrics;
 pub mod published;
 pub mod ratelimit;
+pub mod secret;
 pub mod sinks;
 pub mod stats;
 pub mod store;

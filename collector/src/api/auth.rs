@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// Name of the dashboard's session cookie.
 pub(super) const SESSION_COOKIE: &str = "collector_session";

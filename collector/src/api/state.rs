@@ -8,12 +8,13 @@ use std::time::Duration;
 use common::ClusterIdRule;
 
 use crate::budget::MemoryBudget;
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::dashboard::{PageCache, Sessions};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::published::WeeklyStats;
 use crate::ratelimit::{ClusterRateLimiter, SourceLimits};
+use crate::secret::Secret;
 use crate::sinks::Configured;
 use crate::store::Store;
 

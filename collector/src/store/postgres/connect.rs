@@ -15,8 +15,8 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-use crate::config::read_secret_file;
 use crate::error::{Error, Result};
+use crate::secret::read_secret_file;
 
 /// Connections a collector keeps to the database at most.
 const POOL_SIZE: usize = 16;

@@ -3,8 +3,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::CHURN_WEEKS;
 use crate::stats::{CellDeltas, Week};
+
+/// Weeks after which a cluster last seen counts as churned.
+pub const CHURN_WEEKS: i64 = 4;
+
+/// What one rollup step did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupProgress {
+    /// Reports read.
+    pub reports: usize,
+    /// True when no report is left to fold.
+    pub caught_up: bool,
+    /// True when the step was prepared on a state that changed before it was applied; nothing
+    /// was written, and it must be prepared again.
+    pub stale: bool,
+}
 
 /// `meta` key: the seq of the last report a rollup step has folded.
 pub(in crate::store) const WATERMARK: &str = "stats_rolled_up_to";

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::Report;
 
-use super::CHURN_WEEKS;
-use super::changes::{Changes, Prepared, churn_candidates};
+use super::changes::{CHURN_WEEKS, Changes, Prepared, churn_candidates};
 use crate::stats::Week;
 
 /// The latest report of one cluster-week in a chunk.
