@@ -11,6 +11,7 @@ mod records;
 mod rollup;
 mod sqlite;
 mod weekly;
+mod writes;
 
 pub use handle::{OutboxReader, Store, WeeklyReader};
 pub use listing::{ClusterSummary, NOT_REPORTED, Stats, StoredReport};

@@ -15,7 +15,6 @@ mod write;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
@@ -25,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use connect::DatabaseSettings;
 pub use schema::SCHEMA_VERSION;
 
-use self::write::{Command, QUEUE_DEPTH, Reply, Shared};
+use self::write::{Command, QUEUE_DEPTH, Reply};
 use crate::error::{BoxError, Error, Result};
 use crate::metrics::Metrics;
 use crate::stats::Week;
@@ -37,6 +36,7 @@ use crate::store::outbox::{
 use crate::store::records::{InsertOutcome, NewReport};
 use crate::store::rollup::{Prepared, RollupProgress};
 use crate::store::weekly::WeeklyChanges;
+use crate::store::writes::WriterState;
 
 /// Handle to a migrated database; cheap to clone.
 #[derive(Clone)]
@@ -44,7 +44,7 @@ pub struct PostgresStore {
     pool: Pool,
     described: Arc<str>,
     commands: mpsc::Sender<Command>,
-    shared: Arc<Shared>,
+    shared: Arc<WriterState>,
     writer: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -108,15 +108,7 @@ impl PostgresStore {
             .await
             .map_err(|e| settings.open_error("cannot count the stored reports", Some(e)))?;
         drop(client);
-        metrics.store_reports.set(reports);
-        metrics.store_available.set(1);
-        let shared = Arc::new(Shared {
-            available: AtomicBool::new(true),
-            last_error: Mutex::new(None),
-            metrics,
-            stored: tokio::sync::Notify::new(),
-            queued: AtomicU64::new(0),
-        });
+        let shared = Arc::new(WriterState::new(metrics, reports));
         let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
         let writer = tokio::spawn(write::run(pool.clone(), receiver, shared.clone()));
         Ok(PostgresStore {
@@ -220,24 +212,12 @@ impl PostgresStore {
 
     /// Reports stored since the store was opened.
     pub fn queued_total(&self) -> u64 {
-        self.shared.queued.load(Ordering::Acquire)
+        self.shared.queued_total()
     }
 
     /// Waits until [`PostgresStore::queued_total`] reaches `total`, or `timeout` passes.
     pub async fn wait_for_reports(&self, total: u64, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, async {
-            loop {
-                let notified = self.shared.stored.notified();
-                tokio::pin!(notified);
-                // Registered before the check, so a commit in between still wakes us.
-                notified.as_mut().enable();
-                if self.queued_total() >= total {
-                    return;
-                }
-                notified.await;
-            }
-        })
-        .await;
+        self.shared.wait_for_reports(total, timeout).await;
     }
 
     /// The database, without its password.
@@ -247,16 +227,12 @@ impl PostgresStore {
 
     /// True while writes succeed.
     pub fn is_available(&self) -> bool {
-        self.shared.available.load(Ordering::SeqCst)
+        self.shared.is_available()
     }
 
     /// The last write error, while the store is unavailable.
     pub fn last_error(&self) -> Option<String> {
-        if self.is_available() {
-            None
-        } else {
-            self.shared.last_error.lock().clone()
-        }
+        self.shared.last_error()
     }
 
     /// Clusters in id order, after the `after` cursor.

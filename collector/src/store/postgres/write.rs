@@ -8,22 +8,20 @@
 //! group reads the next seq from the database again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use common::time::unix_now;
-use deadpool_postgres::{Object, Pool};
-use parking_lot::Mutex;
-use tokio::sync::{Notify, mpsc, oneshot};
+use deadpool_postgres::{ClientWrapper, Object, Pool};
+use tokio::sync::{mpsc, oneshot};
 
 use tokio_postgres::Transaction;
 
 use super::{insert, meta, outbox, removal, rollup};
-use crate::error::{BoxError, Error, Result, SharedError};
-use crate::metrics::Metrics;
+use crate::error::{BoxError, Error, Result};
 use crate::store::outbox::OutboxUpdate;
 use crate::store::records::{InsertOutcome, NewReport};
 use crate::store::rollup::{Prepared, RollupProgress};
+use crate::store::writes::WriterState;
 
 /// Most inserts one transaction takes.
 const MAX_GROUP: usize = 2048;
@@ -88,56 +86,12 @@ impl Group {
     }
 }
 
-/// What the writer shares with the store's handles.
-pub(super) struct Shared {
-    /// False after a failed write, until one succeeds.
-    pub available: AtomicBool,
-    /// The failure that made the store unavailable.
-    pub last_error: Mutex<Option<String>>,
-    /// The collector's metrics.
-    pub metrics: Arc<Metrics>,
-    /// Woken after every commit that stored a report.
-    pub stored: Notify,
-    /// Reports stored since the store was opened.
-    pub queued: AtomicU64,
-}
-
-impl Shared {
-    fn mark_available(&self) {
-        if !self.available.swap(true, Ordering::SeqCst) {
-            tracing::info!("the database takes writes again");
-            self.metrics.store_available.set(1);
-        }
-        *self.last_error.lock() = None;
-    }
-
-    /// `result` of a write outside a group, as the store answers it: a failure makes the store
-    /// unavailable until a write succeeds.
-    fn track<T>(&self, result: Result<T, BoxError>) -> Result<T> {
-        match result {
-            Ok(value) => {
-                self.mark_available();
-                Ok(value)
-            }
-            Err(error) => {
-                let error: SharedError = Arc::from(error);
-                self.mark_unavailable(&error.to_string());
-                Err(Error::Unavailable(error))
-            }
-        }
-    }
-
-    fn mark_unavailable(&self, error: &str) {
-        if self.available.swap(false, Ordering::SeqCst) {
-            tracing::error!(error, "a write to the database failed; ingest answers 503");
-            self.metrics.store_available.set(0);
-        }
-        *self.last_error.lock() = Some(error.to_owned());
-    }
-}
-
 /// Runs until a `Shutdown` command or until every handle is gone.
-pub(super) async fn run(pool: Pool, mut commands: mpsc::Receiver<Command>, shared: Arc<Shared>) {
+pub(super) async fn run(
+    pool: Pool,
+    mut commands: mpsc::Receiver<Command>,
+    shared: Arc<WriterState>,
+) {
     let mut writer = Writer {
         pool,
         client: None,
@@ -175,15 +129,16 @@ pub(super) async fn run(pool: Pool, mut commands: mpsc::Receiver<Command>, share
 
 struct Writer {
     pool: Pool,
-    /// The writer's connection, taken from the pool when it has none.
-    client: Option<Object>,
+    /// The writer's connection, taken out of the pool for good: dropping it closes the session and with it the lock, so
+    /// that no pooled connection keeps holding the writer's lock.
+    client: Option<ClientWrapper>,
     /// The seq the next stored report gets; read from the database when unknown.
     next_seq: Option<i64>,
 }
 
 impl Writer {
     /// Commits `group` in one transaction and answers each sender after the commit.
-    async fn commit(&mut self, shared: &Shared, group: Group) {
+    async fn commit(&mut self, shared: &WriterState, group: Group) {
         if group.len() == 0 {
             return;
         }
@@ -212,15 +167,12 @@ impl Writer {
                         .observe(reports.len() as f64);
                 }
                 shared.mark_available();
-                let stored = outcomes
-                    .iter()
-                    .filter(|outcome| **outcome == InsertOutcome::Stored)
-                    .count();
-                if stored > 0 {
-                    shared.metrics.store_reports.inc_by(stored as i64);
-                    shared.queued.fetch_add(stored as u64, Ordering::AcqRel);
-                    shared.stored.notify_waiters();
-                }
+                shared.stored(
+                    outcomes
+                        .iter()
+                        .filter(|outcome| **outcome == InsertOutcome::Stored)
+                        .count(),
+                );
                 for ((_, reply), outcome) in group.inserts.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
@@ -232,8 +184,7 @@ impl Writer {
                 // The connection may be gone, and the commit's outcome unknown: start over.
                 self.client = None;
                 self.next_seq = None;
-                let error: SharedError = Arc::from(error);
-                shared.mark_unavailable(&error.to_string());
+                let error = shared.failed(error);
                 for (_, reply) in group.inserts {
                     let _ = reply.send(Err(Error::Unavailable(error.clone())));
                 }
@@ -244,21 +195,31 @@ impl Writer {
         }
     }
 
-    /// The writer's connection, taken from the pool when it has none.
-    /// The writer's connection, holding the writer's lock: a second collector writing to the
+    /// The writer's connection, taken from the pool when it has none, holding the writer's lock: a second collector writing to the
     /// same database would break the seq order sinks and the rollup count on.
-    async fn client(&mut self) -> Result<&mut Object, BoxError> {
+    async fn client(&mut self) -> Result<&mut ClientWrapper, BoxError> {
         if self.client.is_none() {
+            self.client = Some(Object::take(self.locked_connection().await?));
+        }
+        Ok(self.client.as_mut().expect("set above"))
+    }
+
+    /// A connection of the pool holding the writer's lock. A pooled connection the server has
+    /// closed meanwhile (a restart, a terminated session) fails its first query: nothing was
+    /// written on it, so another is tried.
+    async fn locked_connection(&self) -> Result<Object, BoxError> {
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
             let client = self.pool.get().await?;
-            // A collector restarting may find its predecessor's session still holding the lock
-            // for a moment (the server has not yet noticed the old connection closed).
-            let deadline = Instant::now() + LOCK_WAIT;
-            while !client
+            match client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-                .await?
-                .get::<_, bool>(0)
+                .await
             {
-                if Instant::now() >= deadline {
+                Ok(row) if row.get::<_, bool>(0) => return Ok(client),
+                // A collector restarting may find its predecessor's session still holding the
+                // lock for a moment (the server has not yet noticed the old connection closed).
+                Ok(_) if Instant::now() < deadline => {}
+                Ok(_) => {
                     return Err(
                         "another collector is writing to this database (or a connection \
                                 of this one the server has not yet seen closed); one database \
@@ -266,11 +227,15 @@ impl Writer {
                             .into(),
                     );
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                Err(error) if client.is_closed() && Instant::now() < deadline => {
+                    tracing::debug!(%error, "a pooled connection was closed; taking another");
+                    drop(client);
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
             }
-            self.client = Some(client);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        Ok(self.client.as_mut().expect("set above"))
     }
 
     async fn write(
@@ -300,7 +265,7 @@ impl Writer {
     }
 
     /// Runs a command other than an insert or an outbox update, in a transaction of its own.
-    async fn maintain(&mut self, shared: &Shared, command: Command) {
+    async fn maintain(&mut self, shared: &WriterState, command: Command) {
         match command {
             Command::Requeue {
                 sink,
@@ -314,8 +279,7 @@ impl Writer {
                     })
                     .await;
                 if let Ok(requeued) = &result {
-                    shared.queued.fetch_add(*requeued, Ordering::AcqRel);
-                    shared.stored.notify_waiters();
+                    shared.requeued(*requeued);
                 }
                 let _ = reply.send(shared.track(result));
             }

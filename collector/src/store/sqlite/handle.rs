@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::store::outbox::{
 use crate::store::records::{InsertOutcome, NewReport};
 use crate::store::rollup::{Prepared, RollupProgress};
 use crate::store::weekly::WeeklyChanges;
+use crate::store::writes::WriterState;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "collector.sqlite3";
@@ -73,20 +74,12 @@ impl SqliteStore {
         let reader = ReadConnection::open(&db_path).map_err(open_error)?;
         let next_seq = removal::next_seq(&conn).map_err(open_error)?;
 
+        // Counted once here; the writer keeps the gauge current as it stores and deletes.
+        let reports = read::report_count(&conn).map_err(open_error)?;
         let shared = Arc::new(Shared {
-            available: AtomicBool::new(true),
-            last_error: Mutex::new(None),
-            metrics,
-            stored: tokio::sync::Notify::new(),
-            queued: AtomicU64::new(0),
+            writes: WriterState::new(metrics, reports),
             log_restart_due: AtomicBool::new(false),
         });
-        shared.metrics.store_available.set(1);
-        // Counted once here; the writer keeps the gauge current as it stores and deletes.
-        shared
-            .metrics
-            .store_reports
-            .set(read::report_count(&conn).map_err(open_error)?);
         let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -108,6 +101,7 @@ impl SqliteStore {
         };
         store
             .shared
+            .writes
             .metrics
             .store_size
             .set(size_on_disk(&store.db_path) as i64);
@@ -184,24 +178,12 @@ impl SqliteStore {
 
     /// How many reports were stored and deliveries re-queued since the store was opened.
     pub fn queued_total(&self) -> u64 {
-        self.shared.queued.load(Ordering::Acquire)
+        self.shared.writes.queued_total()
     }
 
     /// Waits until [`SqliteStore::queued_total`] reaches `total`, or `timeout` passes.
     pub async fn wait_for_reports(&self, total: u64, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, async {
-            loop {
-                let notified = self.shared.stored.notified();
-                tokio::pin!(notified);
-                // Registered before the check, so a commit in between still wakes us.
-                notified.as_mut().enable();
-                if self.queued_total() >= total {
-                    return;
-                }
-                notified.await;
-            }
-        })
-        .await;
+        self.shared.writes.wait_for_reports(total, timeout).await;
     }
 
     /// A read connection of its own, for one sink's delivery worker.
@@ -229,16 +211,12 @@ impl SqliteStore {
 
     /// True while writes succeed.
     pub fn is_available(&self) -> bool {
-        self.shared.available.load(Ordering::SeqCst)
+        self.shared.writes.is_available()
     }
 
     /// The last write error, while the store is unavailable.
     pub fn last_error(&self) -> Option<String> {
-        if self.is_available() {
-            None
-        } else {
-            self.shared.last_error.lock().clone()
-        }
+        self.shared.writes.last_error()
     }
 
     /// Clusters in id order, after the `after` cursor.
@@ -286,7 +264,7 @@ impl SqliteStore {
     pub async fn refresh_size_gauge(&self) {
         let path = self.db_path.clone();
         if let Ok(size) = tokio::task::spawn_blocking(move || size_on_disk(&path)).await {
-            self.shared.metrics.store_size.set(size as i64);
+            self.shared.writes.metrics.store_size.set(size as i64);
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::command::{Command, MAX_GROUP, Reply, Shared};
 use super::{checkpoint, meta, outbox, read, removal, rollup};
-use crate::error::{Error, Result, SharedError};
+use crate::error::{Error, Result};
 use crate::store::outbox::{OutboxUpdate, SinkRegistration};
 use crate::store::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
 
@@ -60,6 +60,7 @@ pub(super) fn run(
                 tracing::warn!(%error, "checkpoint of the write-ahead log failed");
             }
             shared
+                .writes
                 .metrics
                 .log_restart_duration
                 .observe(started.elapsed().as_secs_f64());
@@ -116,23 +117,23 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Group, next_seq: 
         Ok(outcomes) => {
             if !group.inserts.is_empty() {
                 shared
+                    .writes
                     .metrics
                     .commit_duration
                     .observe(started.elapsed().as_secs_f64());
                 shared
+                    .writes
                     .metrics
                     .commit_group_size
                     .observe(group.inserts.len() as f64);
             }
-            shared.mark_available();
+            shared.writes.mark_available();
             let stored = outcomes
                 .iter()
                 .filter(|outcome| **outcome == InsertOutcome::Stored)
                 .count();
             if stored > 0 {
-                shared.metrics.store_reports.inc_by(stored as i64);
-                shared.queued.fetch_add(stored as u64, Ordering::AcqRel);
-                shared.stored.notify_waiters();
+                shared.writes.stored(stored);
             }
             for ((_, reply), outcome) in group.inserts.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
@@ -142,8 +143,7 @@ fn commit_group(conn: &mut Connection, shared: &Shared, group: Group, next_seq: 
             }
         }
         Err(error) => {
-            let error: SharedError = Arc::new(error);
-            shared.mark_unavailable(&error.to_string());
+            let error = shared.writes.failed(error);
             for (_, reply) in group.inserts {
                 let _ = reply.send(Err(Error::Unavailable(error.clone())));
             }
@@ -284,7 +284,7 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
         Command::DeleteCluster(cluster_id, reply) => {
             let result = removal::delete_cluster(conn, &cluster_id);
             if let Ok(deleted) = result {
-                shared.metrics.store_reports.dec_by(deleted as i64);
+                shared.writes.metrics.store_reports.dec_by(deleted as i64);
             }
             let _ = reply.send(track(shared, result));
         }
@@ -295,7 +295,7 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
         } => {
             let result = removal::prune(conn, received_before, limit);
             if let Ok(deleted) = result {
-                shared.metrics.store_reports.dec_by(deleted as i64);
+                shared.writes.metrics.store_reports.dec_by(deleted as i64);
             }
             let _ = reply.send(track(shared, result));
         }
@@ -312,8 +312,7 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
             if let Ok(requeued) = result
                 && requeued > 0
             {
-                shared.queued.fetch_add(requeued, Ordering::AcqRel);
-                shared.stored.notify_waiters();
+                shared.writes.requeued(requeued);
             }
             let _ = reply.send(track(shared, result));
         }
@@ -335,16 +334,7 @@ fn run_maintenance(conn: &mut Connection, shared: &Shared, command: Command) {
 
 /// Marks the store available or not from a write's result.
 fn track<T>(shared: &Shared, result: rusqlite::Result<T>) -> Result<T> {
-    match result {
-        Ok(value) => {
-            shared.mark_available();
-            Ok(value)
-        }
-        Err(error) => {
-            shared.mark_unavailable(&error.to_string());
-            Err(Error::Unavailable(Arc::new(error)))
-        }
-    }
+    shared.writes.track(result)
 }
 
 /// A small write that proves the store takes writes.
