@@ -1,8 +1,9 @@
-//! The PostgreSQL backend against a real server: a fresh database is migrated once, collectors
-//! starting together migrate it once, a database migrated by a newer collector is refused, an
-//! unreachable server is a clear error that names the database without its password, and
-//! reports sent together are committed together and read back as the embedded store reads
-//! them. (Until the backend joins the store interface, where the conformance suite runs on it.)
+//! What only the PostgreSQL backend promises, against a real server (the conformance suite,
+//! `store.rs`, covers the rest on both backends): a fresh database is migrated once; of collectors
+//! starting together one migrates it and writes, and the others are refused; a database migrated
+//! by a newer collector is refused; an unreachable server is a clear error that names the database
+//! without its password; a lost connection is answered unavailable, and then stored; an
+//! unreadable report is left out of the statistics.
 
 mod database;
 mod reports;
@@ -60,15 +61,26 @@ async fn a_fresh_database_is_migrated_once_and_opens_again() {
 }
 
 #[tokio::test]
-async fn collectors_starting_together_migrate_once() {
+async fn collectors_starting_together_migrate_once_and_one_of_them_writes() {
     let Some(database) = TestDatabase::create("collectors_starting_together").await else {
         return;
     };
     let settings = database.settings();
     let starts = (0..4).map(|_| connect(&settings));
-    for store in futures::future::join_all(starts).await {
-        store.unwrap().close().await;
+    let mut writing = 0;
+    for started in futures::future::join_all(starts).await {
+        match started {
+            Ok(store) => {
+                writing += 1;
+                store.close().await;
+            }
+            Err(error) => assert!(
+                error.to_string().contains("another collector is writing"),
+                "{error}"
+            ),
+        }
     }
+    assert_eq!(writing, 1);
     let applied: i64 = database
         .client()
         .await
@@ -313,5 +325,53 @@ async fn a_lost_connection_is_answered_unavailable_and_the_next_report_is_stored
         .unwrap();
     assert_eq!(reports.len(), 2);
     assert!(reports[0].seq > reports[1].seq);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_report_is_left_out_of_the_statistics() {
+    let Some(database) = TestDatabase::create("an_unreadable_report").await else {
+        return;
+    };
+    let store = collector::store::Store::connect(
+        &database.settings(),
+        Default::default(),
+        Arc::new(Metrics::new()),
+    )
+    .await
+    .unwrap();
+    let (kept, damaged) = (
+        "88888888-8888-4888-8888-888888888888",
+        "99999999-9999-4999-8999-999999999999",
+    );
+    for cluster in [kept, damaged] {
+        store
+            .insert(report(cluster, NOW, NOW, "v1.31.0"))
+            .await
+            .unwrap();
+    }
+    // The damaged cluster's only report no longer parses.
+    database
+        .client()
+        .await
+        .execute(
+            "UPDATE reports SET body = 'not a report' WHERE cluster_no = \
+             (SELECT cluster_no FROM clusters WHERE cluster_id = $1)",
+            &[&damaged],
+        )
+        .await
+        .unwrap();
+    let reader = store.weekly_reader().unwrap();
+    let progress = store
+        .apply_rollup(reader.prepare_rollup(0, 100).await.unwrap())
+        .await
+        .unwrap();
+    assert!(progress.caught_up && !progress.stale);
+    let week = collector::stats::Week::of(NOW);
+    let changes = reader
+        .changes(Default::default(), week.plus(1))
+        .await
+        .unwrap();
+    assert_eq!(changes.summaries[&week].active, 1, "only the readable one");
     store.close().await;
 }

@@ -194,3 +194,41 @@ async fn a_store_written_by_the_previous_release_opens_and_carries_on() {
     assert_eq!(metrics.store_reports.get(), 4);
     store.close().await;
 }
+
+/// The embedded store's side of `postgres.rs`'s test of the same name.
+#[tokio::test]
+async fn an_unreadable_report_is_left_out_of_the_statistics() {
+    let backend = Sqlite::new();
+    let store = backend.open().await;
+    let (kept, damaged) = (
+        "88888888-8888-4888-8888-888888888888",
+        "99999999-9999-4999-8999-999999999999",
+    );
+    for cluster in [kept, damaged] {
+        store
+            .insert(report(cluster, NOW, NOW, "v1.31.0"))
+            .await
+            .unwrap();
+    }
+    let file = backend.0.path().join(collector::store::DB_FILE);
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute(
+            "UPDATE reports SET body = 'not a report' WHERE cluster_id = ?1",
+            [damaged],
+        )
+        .unwrap();
+    let reader = store.weekly_reader().unwrap();
+    let progress = store
+        .apply_rollup(reader.prepare_rollup(0, 100).await.unwrap())
+        .await
+        .unwrap();
+    assert!(progress.caught_up && !progress.stale);
+    let week = collector::stats::Week::of(NOW);
+    let changes = reader
+        .changes(Default::default(), week.plus(1))
+        .await
+        .unwrap();
+    assert_eq!(changes.summaries[&week].active, 1, "only the readable one");
+    store.close().await;
+}

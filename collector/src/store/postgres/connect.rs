@@ -75,7 +75,15 @@ impl DatabaseSettings {
         // A report is answered only once its commit is durable, whatever the server's or the
         // role's default.
         let options = config.get_options().unwrap_or_default();
-        config.options(format!("{options} -c synchronous_commit=on").trim_start());
+        // The server probes an idle connection every few seconds, so that a session left by a
+        // network partition ends (and with it the writer's lock) in under a minute.
+        config.options(
+            format!(
+                "{options} -c synchronous_commit=on -c tcp_keepalives_idle=10 \
+                 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+            )
+            .trim_start(),
+        );
         // A server that stops answering fails a connection or a write within bounded time,
         // instead of holding ingest up without end.
         if config.get_connect_timeout().is_none() {
@@ -136,7 +144,7 @@ impl DatabaseSettings {
         Error::DatabaseOpen {
             database: self.describe(),
             advice: advice.into(),
-            source: source.into(),
+            source: source.into().map(super::explain::explain),
         }
     }
 

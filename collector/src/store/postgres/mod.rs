@@ -1,9 +1,9 @@
-//! The PostgreSQL backend, for collectors that outgrow one embedded store (issue 17, being
-//! built): so far the connection settings and pool, TLS, the schema, group-committed ingest and
-//! the read API's queries, each tested against a real server. It joins the store interface once
-//! it does everything the embedded store does.
+//! The PostgreSQL backend, for collectors that outgrow one embedded store: the same behaviour as
+//! the embedded store (the conformance suite runs on both), over a pool of connections and one
+//! writer task that holds the database's writer lock.
 
 mod connect;
+mod explain;
 mod insert;
 mod meta;
 mod outbox;
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use connect::DatabaseSettings;
 pub use schema::SCHEMA_VERSION;
 
+use self::explain::read_error;
 use self::write::{Command, QUEUE_DEPTH, Reply};
 use crate::error::{BoxError, Error, Result};
 use crate::metrics::Metrics;
@@ -57,11 +58,12 @@ impl PostgresStore {
         metrics: Arc<Metrics>,
     ) -> Result<Self> {
         let pool = settings.pool()?;
-        let mut client = pool
-            .get()
-            .await
-            .map_err(|e| settings.open_error("cannot connect", Some(Box::new(e) as BoxError)))?;
-        schema::migrate(&mut client, settings).await?;
+        // The writer's lock first: a second collector must change nothing before it is refused.
+        let mut locked = write::locked_connection(&pool, None).await.map_err(|e| {
+            settings.open_error("cannot connect and take the writer's lock", Some(e))
+        })?;
+        let client = &mut locked.client;
+        schema::migrate(client, settings).await?;
         let failed = |advice: &'static str| {
             move |e: tokio_postgres::Error| {
                 settings.open_error(advice, Some(Box::new(e) as BoxError))
@@ -104,13 +106,12 @@ impl PostgresStore {
                  are kept, and delivered if the sink is configured again"
             );
         }
-        let reports = read::report_count(&client)
+        let reports = read::report_count(client)
             .await
             .map_err(|e| settings.open_error("cannot count the stored reports", Some(e)))?;
-        drop(client);
         let shared = Arc::new(WriterState::new(metrics, reports));
         let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let writer = tokio::spawn(write::run(pool.clone(), receiver, shared.clone()));
+        let writer = tokio::spawn(write::run(pool.clone(), locked, receiver, shared.clone()));
         Ok(PostgresStore {
             pool,
             described: settings.describe().into(),
@@ -193,11 +194,8 @@ impl PostgresStore {
         let snapshot = snapshot(&mut client).await?;
         let rows = outbox::list(&*snapshot, state, sink.as_deref(), after, limit)
             .await
-            .map_err(Error::Query)?;
-        snapshot
-            .commit()
-            .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
+            .map_err(read_error)?;
+        snapshot.commit().await.map_err(read_error)?;
         Ok(rows)
     }
 
@@ -244,7 +242,7 @@ impl PostgresStore {
         let client = self.client().await?;
         read::clusters(&client, after.as_deref(), limit)
             .await
-            .map_err(Error::Query)
+            .map_err(read_error)
     }
 
     /// Folds every cluster id in the store into `into` with `add`.
@@ -256,7 +254,7 @@ impl PostgresStore {
         let client = self.client().await?;
         read::fold_cluster_ids(&client, into, add)
             .await
-            .map_err(Error::Query)
+            .map_err(read_error)
     }
 
     /// A cluster's reports, newest first, before the `before` cursor; `None` for an unknown
@@ -270,13 +268,13 @@ impl PostgresStore {
         let client = self.client().await?;
         read::cluster_reports(&client, &cluster_id, before, limit)
             .await
-            .map_err(Error::Query)
+            .map_err(read_error)
     }
 
     /// Fleet statistics over the clusters last seen at or after `since` (unix seconds).
     pub async fn stats(&self, since: i64) -> Result<Stats> {
         let client = self.client().await?;
-        read::stats(&client, since).await.map_err(Error::Query)
+        read::stats(&client, since).await.map_err(read_error)
     }
 
     /// Updates the store-size gauge: the database's size on the server.
@@ -301,7 +299,7 @@ impl PostgresStore {
                 &[],
             )
             .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
+            .map_err(read_error)?;
         Ok(row.get(0))
     }
 
@@ -320,7 +318,7 @@ impl PostgresStore {
 
     /// A connection for a read.
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| Error::Query(Box::new(e)))
+        self.pool.get().await.map_err(read_error)
     }
 }
 
@@ -334,7 +332,7 @@ async fn snapshot(
         .read_only(true)
         .start()
         .await
-        .map_err(|e| Error::Query(Box::new(e)))
+        .map_err(read_error)
 }
 
 /// A sink worker's reads of the outbox, on connections of the pool.
@@ -345,29 +343,21 @@ impl OutboxReader {
     /// Up to `limit` pending deliveries of `sink` due at `now`, oldest report first, from one
     /// snapshot.
     pub async fn pending(&self, sink: &str, now: i64, limit: usize) -> Result<Pending> {
-        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let mut client = self.0.get().await.map_err(read_error)?;
         let snapshot = snapshot(&mut client).await?;
         let pending = outbox::pending(&*snapshot, sink, now, limit)
             .await
-            .map_err(Error::Query)?;
-        snapshot
-            .commit()
-            .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
+            .map_err(read_error)?;
+        snapshot.commit().await.map_err(read_error)?;
         Ok(pending)
     }
 
     /// Counts of `sink`'s outbox.
     pub async fn stats(&self, sink: &str) -> Result<OutboxStats> {
-        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let mut client = self.0.get().await.map_err(read_error)?;
         let snapshot = snapshot(&mut client).await?;
-        let stats = outbox::stats(&*snapshot, sink)
-            .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
-        snapshot
-            .commit()
-            .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
+        let stats = outbox::stats(&*snapshot, sink).await.map_err(read_error)?;
+        snapshot.commit().await.map_err(read_error)?;
         Ok(stats)
     }
 }
@@ -380,15 +370,12 @@ impl WeeklyReader {
     /// Prepares a rollup step over up to `limit` reports stored since the last one; reports of
     /// weeks starting before `keep_from` (unix seconds) are past retention and not counted.
     pub async fn prepare_rollup(&self, keep_from: i64, limit: usize) -> Result<Prepared> {
-        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let mut client = self.0.get().await.map_err(read_error)?;
         let snapshot = snapshot(&mut client).await?;
         let prepared = rollup::prepare(&*snapshot, keep_from, limit)
             .await
-            .map_err(Error::Query)?;
-        snapshot
-            .commit()
-            .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
+            .map_err(read_error)?;
+        snapshot.commit().await.map_err(read_error)?;
         Ok(prepared)
     }
 
@@ -399,15 +386,12 @@ impl WeeklyReader {
         known: BTreeMap<Week, i64>,
         running: Week,
     ) -> Result<WeeklyChanges> {
-        let mut client = self.0.get().await.map_err(|e| Error::Query(Box::new(e)))?;
+        let mut client = self.0.get().await.map_err(read_error)?;
         let snapshot = snapshot(&mut client).await?;
         let changes = rollup::changes(&*snapshot, &known, running)
             .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
-        snapshot
-            .commit()
-            .await
-            .map_err(|e| Error::Query(Box::new(e)))?;
+            .map_err(read_error)?;
+        snapshot.commit().await.map_err(read_error)?;
         Ok(changes)
     }
 }

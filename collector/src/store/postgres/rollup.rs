@@ -84,9 +84,9 @@ pub(super) async fn prepare(
     let numbers: Vec<i64> = clusters.iter().map(|(no, _)| *no).collect();
     let (mut low, mut high) = (Vec::new(), Vec::new());
     for (_, weeks) in &clusters {
-        let mut weeks = weeks.weeks();
-        let first = weeks.next().expect("a kept cluster has a week");
-        let last = weeks.last().unwrap_or(first);
+        // A kept cluster has a week (`Chunk::add`); none would load nothing.
+        let first = weeks.weeks().next().unwrap_or(Week::of(i64::MAX / 2));
+        let last = weeks.weeks().last().unwrap_or(first);
         low.push(first.plus(-CHURN_WEEKS).start());
         high.push(last.plus(CHURN_WEEKS).start());
     }
@@ -149,10 +149,11 @@ pub(super) async fn prepare(
             weeks,
             last_week,
             firsts.get(&cluster_no).copied(),
+            // As on the embedded store, a cluster-week whose report is gone counts as absent.
             |week| {
-                Ok::<_, Infallible>(counted.remove(&(cluster_no, week)).map(|mut before| {
-                    before.report = bodies.remove(&before.seq).flatten();
-                    before
+                Ok::<_, Infallible>(counted.remove(&(cluster_no, week)).and_then(|mut before| {
+                    before.report = bodies.remove(&before.seq)?;
+                    Some(before)
                 }))
             },
             |week| Ok(stored.contains(&(cluster_no, week))),

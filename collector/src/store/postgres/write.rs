@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use tokio_postgres::Transaction;
 
+use super::explain::explain;
 use super::{insert, meta, outbox, removal, rollup};
 use crate::error::{BoxError, Error, Result};
 use crate::store::outbox::OutboxUpdate;
@@ -89,12 +90,14 @@ impl Group {
 /// Runs until a `Shutdown` command or until every handle is gone.
 pub(super) async fn run(
     pool: Pool,
+    locked: LockedConnection,
     mut commands: mpsc::Receiver<Command>,
     shared: Arc<WriterState>,
 ) {
     let mut writer = Writer {
         pool,
-        client: None,
+        client: Some(locked),
+        lost_session: None,
         next_seq: None,
     };
     while let Some(first) = commands.recv().await {
@@ -116,6 +119,7 @@ pub(super) async fn run(
                 }
                 other => {
                     writer.commit(&shared, std::mem::take(&mut group)).await;
+                    bytes = 0;
                     writer.maintain(&shared, other).await;
                 }
             }
@@ -129,9 +133,10 @@ pub(super) async fn run(
 
 struct Writer {
     pool: Pool,
-    /// The writer's connection, taken out of the pool for good: dropping it closes the session and with it the lock, so
-    /// that no pooled connection keeps holding the writer's lock.
-    client: Option<ClientWrapper>,
+    /// The writer's connection and session.
+    client: Option<LockedConnection>,
+    /// The session of a connection given up after a failure, which may still hold the lock.
+    lost_session: Option<i32>,
     /// The seq the next stored report gets; read from the database when unknown.
     next_seq: Option<i64>,
 }
@@ -147,13 +152,7 @@ impl Writer {
         let updates: Vec<&OutboxUpdate> = group.updates.iter().map(|(u, _)| u.as_ref()).collect();
         let written = tokio::time::timeout(WRITE_TIMEOUT, self.write(&reports, &updates))
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "the database did not answer a commit within {} s; its outcome is unknown",
-                    WRITE_TIMEOUT.as_secs()
-                )
-                .into())
-            });
+            .unwrap_or_else(|_| Err(unanswered()));
         match written {
             Ok(outcomes) => {
                 if !reports.is_empty() {
@@ -182,9 +181,8 @@ impl Writer {
             }
             Err(error) => {
                 // The connection may be gone, and the commit's outcome unknown: start over.
-                self.client = None;
-                self.next_seq = None;
-                let error = shared.failed(error);
+                self.lose_connection();
+                let error = shared.failed(explain(error));
                 for (_, reply) in group.inserts {
                     let _ = reply.send(Err(Error::Unavailable(error.clone())));
                 }
@@ -195,47 +193,21 @@ impl Writer {
         }
     }
 
-    /// The writer's connection, taken from the pool when it has none, holding the writer's lock: a second collector writing to the
-    /// same database would break the seq order sinks and the rollup count on.
+    /// The writer's connection, taken from the pool when it has none, holding the writer's lock.
     async fn client(&mut self) -> Result<&mut ClientWrapper, BoxError> {
         if self.client.is_none() {
-            self.client = Some(Object::take(self.locked_connection().await?));
+            self.client = Some(locked_connection(&self.pool, self.lost_session.take()).await?);
         }
-        Ok(self.client.as_mut().expect("set above"))
+        Ok(&mut self.client.as_mut().expect("set above").client)
     }
 
-    /// A connection of the pool holding the writer's lock. A pooled connection the server has
-    /// closed meanwhile (a restart, a terminated session) fails its first query: nothing was
-    /// written on it, so another is tried.
-    async fn locked_connection(&self) -> Result<Object, BoxError> {
-        let deadline = Instant::now() + LOCK_WAIT;
-        loop {
-            let client = self.pool.get().await?;
-            match client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])
-                .await
-            {
-                Ok(row) if row.get::<_, bool>(0) => return Ok(client),
-                // A collector restarting may find its predecessor's session still holding the
-                // lock for a moment (the server has not yet noticed the old connection closed).
-                Ok(_) if Instant::now() < deadline => {}
-                Ok(_) => {
-                    return Err(
-                        "another collector is writing to this database (or a connection \
-                                of this one the server has not yet seen closed); one database \
-                                takes one collector's writes"
-                            .into(),
-                    );
-                }
-                Err(error) if client.is_closed() && Instant::now() < deadline => {
-                    tracing::debug!(%error, "a pooled connection was closed; taking another");
-                    drop(client);
-                    continue;
-                }
-                Err(error) => return Err(error.into()),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    /// Gives the connection up after a failure: it may be gone, or in a state not worth
+    /// trusting.
+    fn lose_connection(&mut self) {
+        if let Some(lost) = self.client.take() {
+            self.lost_session = Some(lost.session);
         }
+        self.next_seq = None;
     }
 
     async fn write(
@@ -278,10 +250,12 @@ impl Writer {
                         outbox::requeue(tx, &sink, dead_only, since, unix_now()).await
                     })
                     .await;
-                if let Ok(requeued) = &result {
+                if let Ok(requeued) = &result
+                    && *requeued > 0
+                {
                     shared.requeued(*requeued);
                 }
-                let _ = reply.send(shared.track(result));
+                let _ = reply.send(shared.track(result.map_err(explain)));
             }
             Command::DeleteCluster(cluster_id, reply) => {
                 let result = self
@@ -290,7 +264,7 @@ impl Writer {
                 if let Ok(deleted) = &result {
                     shared.metrics.store_reports.dec_by(*deleted as i64);
                 }
-                let _ = reply.send(shared.track(result));
+                let _ = reply.send(shared.track(result.map_err(explain)));
             }
             Command::Prune {
                 received_before,
@@ -303,13 +277,13 @@ impl Writer {
                 if let Ok(deleted) = &result {
                     shared.metrics.store_reports.dec_by(*deleted as i64);
                 }
-                let _ = reply.send(shared.track(result));
+                let _ = reply.send(shared.track(result.map_err(explain)));
             }
             Command::Rollup(prepared, reply) => {
                 let result = self
                     .in_transaction(async |tx| rollup::apply(tx, *prepared).await)
                     .await;
-                let _ = reply.send(shared.track(result));
+                let _ = reply.send(shared.track(result.map_err(explain)));
             }
             Command::Probe(reply) => {
                 let result = self
@@ -317,7 +291,7 @@ impl Writer {
                         meta::set(tx, "last_write_check", &unix_now().to_string()).await
                     })
                     .await;
-                let _ = reply.send(shared.track(result));
+                let _ = reply.send(shared.track(result.map_err(explain)));
             }
             Command::Insert(..) | Command::Outbox(..) | Command::Shutdown(_) => {
                 unreachable!("grouped by the writer's loop")
@@ -331,18 +305,88 @@ impl Writer {
         &mut self,
         work: impl AsyncFnOnce(&Transaction<'_>) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, BoxError> {
-        let result: Result<T, BoxError> = async {
+        let result: Result<T, BoxError> = tokio::time::timeout(WRITE_TIMEOUT, async {
             let client = self.client().await?;
             let tx = client.transaction().await?;
             let value = work(&tx).await?;
             tx.commit().await?;
             Ok(value)
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| Err(unanswered()));
         if result.is_err() {
-            self.client = None;
+            self.lose_connection();
         }
-        self.next_seq = None;
         result
+    }
+}
+
+/// The failure of a write the database did not answer in time.
+fn unanswered() -> BoxError {
+    format!(
+        "the database did not answer a write within {} s; its outcome is unknown",
+        WRITE_TIMEOUT.as_secs()
+    )
+    .into()
+}
+
+/// The writer's connection, taken out of the pool for good (dropping it closes the session and
+/// with it the lock, so that no pooled connection keeps holding the writer's lock), and its
+/// server session.
+pub(super) struct LockedConnection {
+    pub(super) client: ClientWrapper,
+    session: i32,
+}
+
+/// A connection holding the writer's lock. A pooled connection the server has closed meanwhile
+/// (a restart, a terminated session) fails its first query: nothing was written on it, so
+/// another is tried. A collector restarting may find its predecessor's session still holding the
+/// lock for a moment; `lost_session`, a session of this collector given up after a failure, is
+/// ended if it still holds it (after a network partition the server may not notice for long).
+pub(super) async fn locked_connection(
+    pool: &Pool,
+    lost_session: Option<i32>,
+) -> Result<LockedConnection, BoxError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        let client = pool.get().await?;
+        match client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1), pg_backend_pid()",
+                &[&WRITER_LOCK],
+            )
+            .await
+        {
+            Ok(row) if row.get::<_, bool>(0) => {
+                return Ok(LockedConnection {
+                    session: row.get(1),
+                    client: Object::take(client),
+                });
+            }
+            Ok(_) if Instant::now() < deadline => {
+                if let Some(session) = lost_session {
+                    client
+                        .execute(
+                            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                             WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.granted",
+                            &[&session],
+                        )
+                        .await?;
+                }
+            }
+            Ok(_) => {
+                return Err(
+                    "another collector is writing to this database; one database takes \
+                            one collector's writes"
+                        .into(),
+                );
+            }
+            Err(error) if client.is_closed() && Instant::now() < deadline => {
+                tracing::debug!(%error, "a pooled connection was closed; taking another");
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

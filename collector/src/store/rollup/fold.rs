@@ -49,15 +49,17 @@ impl Chunk {
             );
             return Ok(());
         };
-        let weeks = self.0.entry(cluster_no).or_default();
-        if weeks
-            .get(&week)
+        if self
+            .0
+            .get(&cluster_no)
+            .and_then(|weeks| weeks.get(&week))
             .is_some_and(|known| (known.received_at, known.seq) > (received_at, seq))
         {
             return Ok(());
         }
+        // A cluster is kept only with a week: one whose every report is unreadable is not.
         if let Some(report) = read_body()? {
-            weeks.insert(
+            self.0.entry(cluster_no).or_default().insert(
                 week,
                 Latest {
                     seq,
