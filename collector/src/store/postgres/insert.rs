@@ -1,10 +1,11 @@
 //! A group's inserts in one transaction: the clusters numbered, the keys already taken looked
 //! up, and the new reports, their node counts and their clusters' rows written with one
-//! multi-row statement each, rows in a fixed order.
+//! multi-row statement each, rows in a fixed order. The statements are prepared once per
+//! connection (the writer keeps its own), not parsed again for every group.
 
 use std::collections::HashMap;
 
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::store::records::{InsertOutcome, NODE_FACT_COLUMNS, NewReport};
@@ -15,8 +16,10 @@ pub(super) const SEQ_HIGH_WATER: &str = "reports_high_water";
 
 /// The seq the next report gets: above every seq ever given, also those of deleted reports, so
 /// that anything reading "reports after seq N" never misses a new one.
-pub(super) async fn next_seq(tx: &Transaction<'_>) -> Result<i64, tokio_postgres::Error> {
-    let row = tx
+pub(super) async fn next_seq(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<i64, tokio_postgres::Error> {
+    let row = client
         .query_one(
             "SELECT GREATEST((SELECT COALESCE(MAX(seq), 0) FROM reports), \
              (SELECT COALESCE(MAX(value::bigint), 0) FROM meta WHERE key = $1)) + 1",
@@ -52,7 +55,10 @@ async fn cluster_numbers(
     ids.dedup();
     let mut numbers: HashMap<String, i64> = tx
         .query(
-            "SELECT cluster_id, cluster_no FROM clusters WHERE cluster_id = ANY($1)",
+            &tx.prepare_cached(
+                "SELECT cluster_id, cluster_no FROM clusters WHERE cluster_id = ANY($1)",
+            )
+            .await?,
             &[&ids],
         )
         .await?
@@ -66,11 +72,10 @@ async fn cluster_numbers(
     if !new.is_empty() {
         // Placeholders that the group's own figures replace (`Rows::write`).
         let rows = tx
-            .query(
-                "INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
+            .query(&tx.prepare_cached("INSERT INTO clusters (cluster_id, first_seen, last_seen, reports, latest_seq, \
                  latest_report_time, latest_node_count) \
                  SELECT id, $2, $3, 0, -1, $3, 0 FROM unnest($1::text[]) WITH ORDINALITY AS n(id, i) \
-                 ORDER BY i RETURNING cluster_id, cluster_no",
+                 ORDER BY i RETURNING cluster_id, cluster_no").await?,
                 &[&new, &i64::MAX, &i64::MIN],
             )
             .await?;
@@ -89,9 +94,12 @@ async fn stored_hashes(
     let ids: Vec<Uuid> = reports.iter().map(|r| r.id).collect();
     let rows = tx
         .query(
-            "SELECT r.cluster_no, r.id, r.content_sha256 FROM reports r \
+            &tx.prepare_cached(
+                "SELECT r.cluster_no, r.id, r.content_sha256 FROM reports r \
              JOIN unnest($1::bigint[], $2::uuid[]) AS k(cluster_no, id) \
              ON r.cluster_no = k.cluster_no AND r.id = k.id",
+            )
+            .await?,
             &[&clusters, &ids],
         )
         .await?;
@@ -226,10 +234,13 @@ impl Rows {
 
     async fn write(&self, tx: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
         tx.execute(
-            "INSERT INTO reports (seq, cluster_no, id, report_time, time_source, received_at, \
+            &tx.prepare_cached(
+                "INSERT INTO reports (seq, cluster_no, id, report_time, time_source, received_at, \
              content_sha256, master_version, node_count, body) \
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::bigint[], \
              $5::text[], $6::bigint[], $7::bytea[], $8::text[], $9::bigint[], $10::text[])",
+            )
+            .await?,
             &[
                 &self.seq,
                 &self.cluster_no,
@@ -247,12 +258,13 @@ impl Rows {
         if !self.node_seq.is_empty() {
             let [a, b, c, d, e, f] = &self.node_facts;
             tx.execute(
-                &format!(
+                &tx.prepare_cached(&format!(
                     "INSERT INTO report_nodes (report_seq, {}, nodes) SELECT * FROM \
                      unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
                      $6::text[], $7::text[], $8::bigint[])",
                     NODE_FACT_COLUMNS.join(", ")
-                ),
+                ))
+                .await?,
                 &[&self.node_seq, a, b, c, d, e, f, &self.node_count_of_group],
             )
             .await?;
@@ -270,7 +282,8 @@ impl Rows {
             .map(|(_, change)| change.latest_master_version.clone())
             .collect();
         tx.execute(
-            "UPDATE clusters c SET \
+            &tx.prepare_cached(
+                "UPDATE clusters c SET \
                first_seen = LEAST(c.first_seen, u.first_seen), \
                last_seen = GREATEST(c.last_seen, u.last_seen), \
                reports = c.reports + u.reports, \
@@ -286,6 +299,8 @@ impl Rows {
                AS u(cluster_no, first_seen, last_seen, reports, latest_seq, latest_report_time, \
                     latest_master_version, latest_node_count) \
              WHERE c.cluster_no = u.cluster_no",
+            )
+            .await?,
             &[
                 &numbers,
                 &column(|c| c.first_seen),

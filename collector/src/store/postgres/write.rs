@@ -223,7 +223,7 @@ impl Writer {
         if !reports.is_empty() {
             let mut seq = match next_seq {
                 Some(seq) => seq,
-                None => insert::next_seq(&tx).await?,
+                None => insert::next_seq(&*tx).await?,
             };
             outcomes = insert::insert_all(&tx, reports, &mut seq).await?;
             next_seq = Some(seq);
