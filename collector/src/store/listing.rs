@@ -68,3 +68,14 @@ pub(super) fn stored_body(body: &str, report_time: i64) -> serde_json::Result<Re
     report.timestamp = report_time.to_string();
     Ok(report)
 }
+
+/// A stored value this collector cannot read: an error naming its report, never a silent
+/// fallback (both backends).
+#[derive(Debug, thiserror::Error)]
+#[error("report seq {seq}: column {column} holds {value:?}, which is not {expected}")]
+pub(super) struct BadValue {
+    pub seq: i64,
+    pub column: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}

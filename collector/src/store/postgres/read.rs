@@ -8,18 +8,10 @@ use tokio_postgres::{Client, Row};
 use uuid::Uuid;
 
 use crate::error::{BoxError, Result};
-use crate::store::listing::{ClusterSummary, NOT_REPORTED, Stats, StoredReport, stored_body};
+use crate::store::listing::{
+    BadValue, ClusterSummary, NOT_REPORTED, Stats, StoredReport, stored_body,
+};
 use crate::store::records::NODE_FACT_COLUMNS;
-
-/// A stored value this collector cannot read.
-#[derive(Debug, thiserror::Error)]
-#[error("report seq {seq}: column {column} holds {value:?}, which is not {expected}")]
-struct BadValue {
-    seq: i64,
-    column: &'static str,
-    value: String,
-    expected: &'static str,
-}
 
 /// Clusters in id order, starting after `after`.
 pub async fn clusters(

@@ -8,17 +8,7 @@ use rusqlite::Row;
 use rusqlite::types::Type;
 use uuid::Uuid;
 
-use crate::store::listing::stored_body;
-
-/// A stored value this collector cannot read.
-#[derive(Debug, thiserror::Error)]
-#[error("report seq {seq}: column {column} holds {value:?}, which is not {expected}")]
-struct BadValue {
-    seq: i64,
-    column: &'static str,
-    value: String,
-    expected: &'static str,
-}
+use crate::store::listing::{BadValue, stored_body};
 
 fn bad(index: usize, kind: Type, error: BadValue) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, kind, Box::new(error))
